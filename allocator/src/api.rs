@@ -1,0 +1,593 @@
+//! The allocation API with C semantics: what `libjemalloc_rs.so` exports, callable from Rust.
+//!
+//! Mirrors jemalloc 2.2.1 `jemalloc.c`: `malloc`, `calloc`, `posix_memalign`, `aligned_alloc`,
+//! `memalign`, `valloc`, `realloc`, `free`, `malloc_usable_size` and the experimental
+//! `allocm`, `rallocm`, `sallocm`, `dallocm`. Every function is `extern "C"` so that a
+//! function pointer to it is what the C symbol is; the `.so` re-exports them unprefixed.
+//! Errors follow the manual: NULL and `errno = ENOMEM` for sizes that cannot be served,
+//! `EINVAL` for bad alignments, `opt.xmalloc` turning failure into an abort, `opt.sysv`
+//! making zero-byte requests return NULL.
+
+use crate::chunk_map::{Chunk, LARGE, SMALL};
+use crate::global::{g, init};
+use crate::size_classes::{LG_PAGE, PAGE, PAGE_MASK};
+use crate::{arena::Arena, bin, huge, large, pages, thread};
+use core::ffi::{c_int, c_void};
+use core::ptr;
+
+/// `allocm` flags and return codes, as the manual defines them.
+pub const ALLOCM_LG_ALIGN_MASK: c_int = 0x3f;
+pub const ALLOCM_ZERO: c_int = 0x40;
+pub const ALLOCM_NO_MOVE: c_int = 0x80;
+pub const ALLOCM_SUCCESS: c_int = 0;
+pub const ALLOCM_ERR_OOM: c_int = 1;
+pub const ALLOCM_ERR_NOT_MOVED: c_int = 2;
+
+/// What a pointer handed to `free` turned out to be.
+enum Owner {
+    Small(Chunk, usize),
+    Large(Chunk, usize),
+    Huge(*mut huge::HugeNode),
+}
+
+/// Classifies `p`, aborting with a message if it is not a live allocation of ours.
+#[inline]
+fn owner(p: *const u8, what: &str) -> Owner {
+    let g = g();
+    let base = p as usize & !g.chunk_mask;
+    let registered = g.rtree.get(base);
+    if base != p as usize {
+        if registered != base {
+            invalid(what);
+        }
+        let c = Chunk(base as *mut _);
+        let page = c.page_of(p);
+        if page < g.header_pages {
+            invalid(what);
+        }
+        // SAFETY: the registry says this is one of our arena chunks, and page is in its map.
+        let e = unsafe { &*c.entry(page, g.header_pages) };
+        if e.bits & SMALL != 0 {
+            return Owner::Small(c, page);
+        }
+        if e.bits & LARGE != 0 && e.value() != 0 && p as usize & PAGE_MASK == 0 {
+            return Owner::Large(c, page);
+        }
+        invalid(what)
+    }
+    match huge::node(p) {
+        Some(n) => Owner::Huge(n),
+        None => invalid(what),
+    }
+}
+
+#[cold]
+fn invalid(what: &str) -> ! {
+    crate::say!("{}(): invalid pointer (not allocated by this allocator, or already freed)", what);
+    // SAFETY: abort has no preconditions.
+    unsafe { libc::abort() }
+}
+
+/// Reports an allocation failure: abort under `opt.xmalloc`, else set errno.
+#[cold]
+fn oom(what: &str) -> *mut c_void {
+    if g().opts.xmalloc {
+        crate::say!("Error in {}(): out of memory", what);
+        // SAFETY: abort has no preconditions.
+        unsafe { libc::abort() }
+    }
+    pages::set_errno(libc::ENOMEM);
+    ptr::null_mut()
+}
+
+/// Junk or zero fill of new memory (`opt.junk`, `opt.zero`), unless it was zeroed already.
+#[inline(always)]
+fn fill_new(p: *mut u8, usize_: usize, zeroed: bool) {
+    if cfg!(feature = "fill") && !zeroed {
+        let o = &g().opts;
+        if o.junk {
+            // SAFETY: p has usize_ usable bytes.
+            unsafe { ptr::write_bytes(p, 0xa5, usize_) };
+        } else if o.zero {
+            // SAFETY: as above.
+            unsafe { ptr::write_bytes(p, 0, usize_) };
+        }
+    }
+}
+
+#[inline(always)]
+fn note_allocated(n: usize) {
+    if crate::stats::STATS {
+        // SAFETY: the thread's own state.
+        unsafe { (*thread::state()).allocated += n as u64 };
+    }
+}
+
+#[inline(always)]
+fn note_deallocated(n: usize) {
+    if crate::stats::STATS {
+        // SAFETY: the thread's own state.
+        unsafe { (*thread::state()).deallocated += n as u64 };
+    }
+}
+
+/// Allocates `size` (> 0) bytes from the thread's arena or as a huge object.
+#[inline]
+fn imalloc(size: usize, zero: bool) -> *mut u8 {
+    let g = g();
+    let (p, usize_, zeroed) = if size <= g.sc.sspace_max {
+        let binind = g.sc.small_bin(size);
+        let usize_ = g.sc.bins[binind].reg_size as usize;
+        let p = bin::malloc_small(thread::arena(), binind);
+        if zero && !p.is_null() {
+            // SAFETY: p has usize_ usable bytes.
+            unsafe { ptr::write_bytes(p, 0, usize_) };
+        }
+        (p, usize_, zero)
+    } else if size <= g.sc.arena_maxclass {
+        let usize_ = (size + PAGE_MASK) & !PAGE_MASK;
+        (large::malloc(thread::arena(), usize_, zero), usize_, zero)
+    } else {
+        let p = huge::malloc(size, g.sc.chunk_size);
+        let usize_ = if p.is_null() { 0 } else { crate::size_classes::chunk_ceiling(size, g.sc.chunk_size).unwrap_or(0) };
+        (p, usize_, true)
+    };
+    if !p.is_null() {
+        fill_new(p, usize_, zeroed);
+        note_allocated(usize_);
+    }
+    p
+}
+
+/// Allocates `size` bytes aligned to `alignment` (a power of two).
+fn ipalloc(size: usize, alignment: usize, zero: bool) -> *mut u8 {
+    let g = g();
+    let Some(usize_) = g.sc.aligned_usable_size(size, alignment) else { return ptr::null_mut() };
+    if alignment <= PAGE && usize_ <= g.sc.arena_maxclass {
+        return imalloc(usize_, zero);
+    }
+    let p = if usize_ <= g.sc.arena_maxclass {
+        large::malloc_aligned(thread::arena(), usize_, alignment, zero)
+    } else {
+        huge::malloc(usize_, alignment)
+    };
+    if !p.is_null() {
+        fill_new(p, usize_, zero || usize_ > g.sc.arena_maxclass);
+        note_allocated(usize_);
+    }
+    p
+}
+
+/// The usable size of the live allocation `p`.
+fn isalloc(p: *const u8) -> usize {
+    let g = g();
+    match owner(p, "malloc_usable_size") {
+        // SAFETY: owner() checked the page map entries.
+        Owner::Small(c, page) => unsafe { g.sc.bins[(*c.entry(page, g.header_pages)).value()].reg_size as usize },
+        // SAFETY: as above.
+        Owner::Large(c, page) => unsafe { (*c.entry(page, g.header_pages)).value() << LG_PAGE },
+        // SAFETY: the node of a live huge object.
+        Owner::Huge(n) => unsafe { (*n).size },
+    }
+}
+
+fn junk_freed(p: *mut u8, usize_: usize) {
+    if cfg!(feature = "fill") && g().opts.junk {
+        // SAFETY: the object is being freed; its usize_ bytes are ours to scribble.
+        unsafe { ptr::write_bytes(p, 0x5a, usize_) };
+    }
+}
+
+/// Frees the live allocation `p` (non-null).
+fn ifree(p: *mut u8) {
+    let g = g();
+    match owner(p, "free") {
+        Owner::Small(c, page) => {
+            if cfg!(feature = "fill") && g.opts.junk || crate::stats::STATS {
+                // SAFETY: owner() checked the entry.
+                let usize_ = unsafe { g.sc.bins[(*c.entry(page, g.header_pages)).value()].reg_size as usize };
+                junk_freed(p, usize_);
+                note_deallocated(usize_);
+            }
+            // SAFETY: owner() found a small region of one of our chunks.
+            unsafe { bin::dalloc_small(c, page, p) }
+        }
+        Owner::Large(c, page) => {
+            // SAFETY: owner() found the head of a large run; its arena is in the header.
+            unsafe {
+                let usize_ = (*c.entry(page, g.header_pages)).value() << LG_PAGE;
+                junk_freed(p, usize_);
+                note_deallocated(usize_);
+                large::dalloc(&*(*c.0).arena, c, page)
+            }
+        }
+        Owner::Huge(n) => {
+            // SAFETY: a live huge node; the caller gives up the object.
+            unsafe {
+                note_deallocated((*n).size);
+                huge::dalloc(n)
+            }
+        }
+    }
+}
+
+/// Resizes `p` in place to a size class holding `size` (and up to `size + extra` where that
+/// fits without moving). Returns the new usable size, or None if it must move.
+fn iralloc_in_place(p: *mut u8, size: usize, extra: usize, zero: bool) -> Option<usize> {
+    let g = g();
+    let old = isalloc(p);
+    let want = size.saturating_add(extra);
+    match owner(p, "realloc") {
+        Owner::Small(..) => {
+            let class = g.sc.usable_size(size)?;
+            (class == old).then_some(old)
+        }
+        Owner::Large(c, page) => {
+            if size <= g.sc.sspace_max || size > g.sc.arena_maxclass {
+                return None;
+            }
+            // SAFETY: the chunk header's arena is set for the chunk's life.
+            let arena: &Arena = unsafe { &*(*c.0).arena };
+            let target = (want.min(g.sc.arena_maxclass) + PAGE_MASK) & !PAGE_MASK;
+            // SAFETY: p is a live large object of that arena at that page.
+            if unsafe { large::ralloc_in_place(arena, c, page, old, target, zero) } {
+                return Some(target);
+            }
+            let target = (size + PAGE_MASK) & !PAGE_MASK;
+            // SAFETY: as above.
+            if target != old && unsafe { large::ralloc_in_place(arena, c, page, old, target, zero) } {
+                return Some(target);
+            }
+            None
+        }
+        Owner::Huge(n) => {
+            if size <= g.sc.arena_maxclass {
+                return None;
+            }
+            // SAFETY: a live huge node owned by the caller.
+            unsafe {
+                if huge::ralloc_in_place(n, want) || huge::ralloc_in_place(n, size) {
+                    Some((*n).size)
+                } else {
+                    None
+                }
+            }
+        }
+    }
+}
+
+/// Resize with `realloc`'s semantics for a non-null `p` and `size > 0`.
+fn irealloc(p: *mut u8, size: usize, alignment: usize, zero: bool) -> *mut u8 {
+    let old = isalloc(p);
+    if p as usize & (alignment - 1) == 0 {
+        if let Some(new) = iralloc_in_place(p, size, 0, zero) {
+            account_resize(old, new);
+            return p;
+        }
+        if let Owner::Huge(n) = owner(p, "realloc") {
+            if size > old {
+                // SAFETY: a live huge node owned by the caller; size exceeds its size.
+                let q = unsafe { huge::ralloc_move(n, size, alignment) };
+                if !q.is_null() {
+                    // SAFETY: the node was updated by ralloc_move.
+                    account_resize(old, unsafe { (*n).size });
+                    return q;
+                }
+            }
+        }
+    }
+    let q = if alignment <= crate::size_classes::QUANTUM { imalloc(size, false) } else { ipalloc(size, alignment, false) };
+    if q.is_null() {
+        return q;
+    }
+    // SAFETY: both are live, distinct allocations of at least min(old, size) bytes.
+    unsafe { ptr::copy_nonoverlapping(p, q, old.min(size)) };
+    if zero && size > old {
+        // SAFETY: q has at least `size` bytes.
+        unsafe { ptr::write_bytes(q.add(old), 0, isalloc(q) - old) };
+    }
+    ifree(p);
+    q
+}
+
+fn account_resize(old: usize, new: usize) {
+    if new > old {
+        note_allocated(new - old);
+    } else {
+        note_deallocated(old - new);
+    }
+}
+
+#[inline(always)]
+fn too_big(size: usize) -> bool {
+    size > isize::MAX as usize
+}
+
+/// # Safety
+/// None beyond C's `malloc`.
+#[inline]
+pub unsafe extern "C" fn malloc(size: usize) -> *mut c_void {
+    if !init() {
+        pages::set_errno(libc::ENOMEM);
+        return ptr::null_mut();
+    }
+    let size = if size == 0 {
+        if g().opts.sysv {
+            return ptr::null_mut();
+        }
+        1
+    } else {
+        size
+    };
+    if too_big(size) {
+        return oom("malloc");
+    }
+    let p = imalloc(size, false);
+    if p.is_null() {
+        return oom("malloc");
+    }
+    p.cast()
+}
+
+/// # Safety
+/// None beyond C's `calloc`.
+pub unsafe extern "C" fn calloc(num: usize, size: usize) -> *mut c_void {
+    if !init() {
+        pages::set_errno(libc::ENOMEM);
+        return ptr::null_mut();
+    }
+    let Some(total) = num.checked_mul(size) else { return oom("calloc") };
+    let total = if total == 0 {
+        if g().opts.sysv {
+            return ptr::null_mut();
+        }
+        1
+    } else {
+        total
+    };
+    if too_big(total) {
+        return oom("calloc");
+    }
+    let p = imalloc(total, true);
+    if p.is_null() {
+        return oom("calloc");
+    }
+    p.cast()
+}
+
+/// Shared by the aligned entry points: 0 or an errno value.
+fn aligned(out: &mut *mut c_void, alignment: usize, size: usize, min_align: usize, what: &str) -> c_int {
+    if !init() {
+        return libc::ENOMEM;
+    }
+    if !alignment.is_power_of_two() || alignment < min_align {
+        if g().opts.xmalloc {
+            crate::say!("Error in {}(): invalid alignment", what);
+            // SAFETY: abort has no preconditions.
+            unsafe { libc::abort() }
+        }
+        return libc::EINVAL;
+    }
+    let size = if size == 0 {
+        if g().opts.sysv {
+            *out = ptr::null_mut();
+            return 0;
+        }
+        1
+    } else {
+        size
+    };
+    let p = if too_big(size) { ptr::null_mut() } else { ipalloc(size, alignment.max(8), false) };
+    if p.is_null() {
+        if g().opts.xmalloc {
+            crate::say!("Error in {}(): out of memory", what);
+            // SAFETY: abort has no preconditions.
+            unsafe { libc::abort() }
+        }
+        return libc::ENOMEM;
+    }
+    *out = p.cast();
+    0
+}
+
+/// # Safety
+/// `memptr` is writable.
+pub unsafe extern "C" fn posix_memalign(memptr: *mut *mut c_void, alignment: usize, size: usize) -> c_int {
+    let mut p = ptr::null_mut();
+    let r = aligned(&mut p, alignment, size, core::mem::size_of::<*mut c_void>(), "posix_memalign");
+    if r == 0 {
+        // SAFETY: the caller passes a writable pointer.
+        unsafe { *memptr = p };
+    }
+    r
+}
+
+fn aligned_or_errno(alignment: usize, size: usize, what: &str) -> *mut c_void {
+    let mut p = ptr::null_mut();
+    match aligned(&mut p, alignment, size, 1, what) {
+        0 => p,
+        e => {
+            pages::set_errno(e);
+            ptr::null_mut()
+        }
+    }
+}
+
+/// # Safety
+/// None beyond C11's `aligned_alloc`.
+pub unsafe extern "C" fn aligned_alloc(alignment: usize, size: usize) -> *mut c_void {
+    aligned_or_errno(alignment, size, "aligned_alloc")
+}
+
+/// # Safety
+/// None beyond `memalign`.
+pub unsafe extern "C" fn memalign(alignment: usize, size: usize) -> *mut c_void {
+    aligned_or_errno(alignment, size, "memalign")
+}
+
+/// # Safety
+/// None beyond `valloc`.
+pub unsafe extern "C" fn valloc(size: usize) -> *mut c_void {
+    aligned_or_errno(PAGE, size, "valloc")
+}
+
+/// # Safety
+/// `ptr` is null or a live allocation of this allocator.
+pub unsafe extern "C" fn realloc(p: *mut c_void, size: usize) -> *mut c_void {
+    if p.is_null() {
+        // SAFETY: forwarding the caller's contract.
+        return unsafe { malloc(size) };
+    }
+    let size = if size == 0 {
+        if g().opts.sysv {
+            ifree(p.cast());
+            return ptr::null_mut();
+        }
+        1
+    } else {
+        size
+    };
+    if too_big(size) {
+        return oom("realloc");
+    }
+    let q = irealloc(p.cast(), size, 1, false);
+    if q.is_null() {
+        return oom("realloc");
+    }
+    q.cast()
+}
+
+/// # Safety
+/// `ptr` is null or a live allocation of this allocator, not used afterwards.
+#[inline]
+pub unsafe extern "C" fn free(p: *mut c_void) {
+    if !p.is_null() {
+        ifree(p.cast());
+    }
+}
+
+/// # Safety
+/// `ptr` is null or a live allocation of this allocator.
+pub unsafe extern "C" fn malloc_usable_size(p: *const c_void) -> usize {
+    if p.is_null() || !crate::global::is_initialized() {
+        return 0;
+    }
+    isalloc(p.cast())
+}
+
+fn flags_alignment(flags: c_int) -> usize {
+    let lg = (flags & ALLOCM_LG_ALIGN_MASK) as u32;
+    if lg >= usize::BITS - 1 {
+        usize::MAX
+    } else {
+        1usize << lg
+    }
+}
+
+/// # Safety
+/// `ptr` is writable; `rsize` is null or writable.
+pub unsafe extern "C" fn allocm(out: *mut *mut c_void, rsize: *mut usize, size: usize, flags: c_int) -> c_int {
+    if !init() {
+        return ALLOCM_ERR_OOM;
+    }
+    let alignment = flags_alignment(flags);
+    let zero = flags & ALLOCM_ZERO != 0;
+    let size = size.max(1);
+    let p = if too_big(size) || alignment == usize::MAX {
+        ptr::null_mut()
+    } else if alignment <= 8 {
+        imalloc(size, zero)
+    } else {
+        ipalloc(size, alignment, zero)
+    };
+    if p.is_null() {
+        if g().opts.xmalloc {
+            crate::say!("Error in allocm(): out of memory");
+            // SAFETY: abort has no preconditions.
+            unsafe { libc::abort() }
+        }
+        return ALLOCM_ERR_OOM;
+    }
+    // SAFETY: the caller passes writable pointers (rsize may be null).
+    unsafe {
+        *out = p.cast();
+        if !rsize.is_null() {
+            *rsize = isalloc(p);
+        }
+    }
+    ALLOCM_SUCCESS
+}
+
+/// # Safety
+/// `*ptr` is a live allocation of this allocator; `rsize` is null or writable.
+pub unsafe extern "C" fn rallocm(inout: *mut *mut c_void, rsize: *mut usize, size: usize, extra: usize, flags: c_int) -> c_int {
+    // SAFETY: the caller passes a pointer to a live allocation.
+    let p: *mut u8 = unsafe { *inout }.cast();
+    let alignment = flags_alignment(flags);
+    let zero = flags & ALLOCM_ZERO != 0;
+    let size = size.max(1);
+    if too_big(size) || alignment == usize::MAX {
+        return ALLOCM_ERR_OOM;
+    }
+    let old = isalloc(p);
+    let extra = extra.min(isize::MAX as usize - size);
+    let q = if flags & ALLOCM_NO_MOVE != 0 {
+        if p as usize & (alignment - 1) != 0 {
+            return ALLOCM_ERR_NOT_MOVED;
+        }
+        match iralloc_in_place(p, size, extra, zero) {
+            Some(new) => {
+                account_resize(old, new);
+                p
+            }
+            None => return ALLOCM_ERR_NOT_MOVED,
+        }
+    } else {
+        match iralloc_in_place(p, size, extra, zero).filter(|_| p as usize & (alignment - 1) == 0) {
+            Some(new) => {
+                account_resize(old, new);
+                p
+            }
+            None => {
+                let q = irealloc(p, size.saturating_add(extra).min(isize::MAX as usize), alignment.max(1), zero);
+                if q.is_null() {
+                    if g().opts.xmalloc {
+                        crate::say!("Error in rallocm(): out of memory");
+                        // SAFETY: abort has no preconditions.
+                        unsafe { libc::abort() }
+                    }
+                    return ALLOCM_ERR_OOM;
+                }
+                q
+            }
+        }
+    };
+    let new = isalloc(q);
+    if zero && q == p && new > old {
+        // SAFETY: bytes old..new of the resized object are ours and not yet defined.
+        unsafe { ptr::write_bytes(p.add(old), 0, new - old) };
+    }
+    // SAFETY: the caller passes writable pointers (rsize may be null).
+    unsafe {
+        *inout = q.cast();
+        if !rsize.is_null() {
+            *rsize = new;
+        }
+    }
+    ALLOCM_SUCCESS
+}
+
+/// # Safety
+/// `ptr` is a live allocation of this allocator; `rsize` is writable.
+pub unsafe extern "C" fn sallocm(p: *const c_void, rsize: *mut usize, _flags: c_int) -> c_int {
+    // SAFETY: the caller passes a writable rsize.
+    unsafe { *rsize = isalloc(p.cast()) };
+    ALLOCM_SUCCESS
+}
+
+/// # Safety
+/// `ptr` is a live allocation of this allocator, not used afterwards.
+pub unsafe extern "C" fn dallocm(p: *mut c_void, _flags: c_int) -> c_int {
+    ifree(p.cast());
+    ALLOCM_SUCCESS
+}

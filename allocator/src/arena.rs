@@ -1,0 +1,690 @@
+//! Arenas: chunks carved into page runs, the home of small bins and large objects.
+//!
+//! Mirrors jemalloc 2.2.1 `arena.c` (run half; bins are in [`crate::bin`], large objects in
+//! [`crate::large`]). An arena owns chunks; free page runs are kept in buckets by exact length
+//! with a two-level bitmap over the buckets, so a request takes the smallest run that fits
+//! (best fit) in O(1). Freed runs coalesce with free neighbours through the page map. Dirty
+//! (freed, not yet purged) pages are counted and purged with `madvise(MADV_DONTNEED)` under the
+//! `opt.lg_dirty_mult` rule; a chunk that empties is kept as the one spare or unmapped.
+//!
+//! Locking: [`Arena::lock`] guards everything in [`ArenaState`] and the page maps of the
+//! arena's chunks. Lock order is bin lock, then arena lock. The lock is dropped around mmap,
+//! munmap and madvise: chunks to unmap are queued and unmapped by [`Arena::unlock`].
+
+use crate::bin::Bin;
+use crate::chunk;
+use crate::chunk_map::{Chunk, ChunkHeader, MapEntry, ALLOCATED, DIRTY, LARGE, SMALL};
+use crate::global::g;
+use crate::mutex::RawMutex;
+use crate::pages;
+use crate::size_classes::{LG_PAGE, PAGE};
+use crate::stats::{self, ArenaStats, LargeStats};
+use core::cell::UnsafeCell;
+use core::ptr;
+use core::sync::atomic::{AtomicUsize, Ordering};
+
+/// Most arenas `opt.narenas` may ask for.
+pub const MAX_ARENAS: usize = 1024;
+/// Runs a purge takes out of the free lists before it drops the lock to madvise them.
+const PURGE_BATCH: usize = 32;
+
+/// What a run backs.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum RunKind {
+    Large,
+    Small(usize),
+}
+
+/// One arena. Lives in base memory for the life of the process.
+#[repr(C, align(64))]
+pub struct Arena {
+    pub ind: usize,
+    /// Threads bound to this arena (`stats.arenas.<i>.nthreads`).
+    pub nthreads: AtomicUsize,
+    pub lock: RawMutex,
+    state: UnsafeCell<ArenaState>,
+    /// `nbins` bins, each with its own lock.
+    pub bins: *mut Bin,
+}
+
+/// The arena's run-level state (arena lock).
+pub struct ArenaState {
+    /// `avail[n]`: first free run of exactly `n` pages (its map entry), linked through
+    /// `MapEntry::link`.
+    avail: *mut *mut MapEntry,
+    /// Bit `n` set iff `avail[n]` is non-empty.
+    avail_bits: *mut u64,
+    /// Bit `w` set iff `avail_bits[w]` is non-zero.
+    avail_summary: *mut u64,
+    avail_words: usize,
+    /// Chunks that have dirty free pages.
+    dirty_chunks: *mut ChunkHeader,
+    /// One empty chunk kept to avoid mapping churn (its dirty pages count in `ndirty`).
+    spare: *mut ChunkHeader,
+    /// Emptied chunks to unmap once the lock is dropped, linked through `dirty_next`.
+    to_unmap: *mut ChunkHeader,
+    /// Pages in allocated runs.
+    pub nactive: usize,
+    /// Dirty pages in free runs and in the spare.
+    pub ndirty: usize,
+    pub stats: ArenaStats,
+    /// `nlclasses + 1` entries, indexed by page count.
+    pub lstats: *mut LargeStats,
+}
+
+// SAFETY: all mutable state is behind the arena lock or the bin locks.
+unsafe impl Sync for Arena {}
+// SAFETY: as above.
+unsafe impl Send for Arena {}
+
+impl Arena {
+    /// Makes arena `ind` in base memory; null when out of memory.
+    pub fn create(ind: usize) -> *mut Arena {
+        let g = g();
+        let max_pages = g.max_run_pages;
+        let words = (max_pages + 1).div_ceil(64);
+        let summary_words = words.div_ceil(64);
+        let a = crate::base::alloc(core::mem::size_of::<Arena>()) as *mut Arena;
+        let avail = crate::base::alloc((max_pages + 1) * 8) as *mut *mut MapEntry;
+        let bits = crate::base::alloc(words * 8) as *mut u64;
+        let summary = crate::base::alloc(summary_words * 8) as *mut u64;
+        let lstats = crate::base::alloc((g.sc.nlclasses + 1) * core::mem::size_of::<LargeStats>()) as *mut LargeStats;
+        let bins = crate::base::alloc(g.sc.nbins * core::mem::size_of::<Bin>()) as *mut Bin;
+        if a.is_null() || avail.is_null() || bits.is_null() || summary.is_null() || lstats.is_null() || bins.is_null() {
+            return ptr::null_mut();
+        }
+        // SAFETY: `a` and `bins` are fresh, zeroed, suitably aligned base memory of the right
+        // sizes; writing whole values initialises them.
+        unsafe {
+            a.write(Arena {
+                ind,
+                nthreads: AtomicUsize::new(0),
+                lock: RawMutex::new(),
+                state: UnsafeCell::new(ArenaState {
+                    avail,
+                    avail_bits: bits,
+                    avail_summary: summary,
+                    avail_words: words,
+                    dirty_chunks: ptr::null_mut(),
+                    spare: ptr::null_mut(),
+                    to_unmap: ptr::null_mut(),
+                    nactive: 0,
+                    ndirty: 0,
+                    stats: ArenaStats::default(),
+                    lstats,
+                }),
+                bins,
+            });
+            for i in 0..g.sc.nbins {
+                bins.add(i).write(Bin::new(i));
+            }
+        }
+        a
+    }
+
+    /// The run-level state.
+    ///
+    /// # Safety
+    /// The caller holds `self.lock`.
+    #[allow(clippy::mut_from_ref)]
+    #[inline(always)]
+    pub unsafe fn state(&self) -> &mut ArenaState {
+        // SAFETY: the caller holds the arena lock, which guards the state.
+        unsafe { &mut *self.state.get() }
+    }
+
+    /// Bin `i` of this arena.
+    #[inline(always)]
+    pub fn bin(&self, i: usize) -> &Bin {
+        // SAFETY: bins has nbins entries, initialised in `create`, and i < nbins.
+        unsafe { &*self.bins.add(i) }
+    }
+
+    /// Drops the arena lock, then unmaps the chunks that emptied while it was held.
+    pub fn unlock(&self) {
+        // SAFETY: the caller holds the lock (this is its unlock).
+        let mut c = core::mem::replace(unsafe { &mut self.state().to_unmap }, ptr::null_mut());
+        self.lock.unlock();
+        while !c.is_null() {
+            // SAFETY: queued chunks are ours alone: empty, off every list.
+            let next = unsafe { (*c).dirty_next };
+            chunk::release_arena_chunk(c.cast());
+            c = next;
+        }
+    }
+
+    // --- free-run buckets -------------------------------------------------------------
+
+    /// # Safety
+    /// Arena lock held; `e` is the first map entry of a free run of `npages` pages not in a
+    /// bucket.
+    unsafe fn avail_insert(&self, e: *mut MapEntry, npages: usize) {
+        // SAFETY: caller holds the lock; avail has max_run_pages + 1 slots and npages is a
+        // run length within a chunk.
+        unsafe {
+            let st = self.state();
+            let head = st.avail.add(npages);
+            (*e).link = [*head, ptr::null_mut()];
+            if !(*head).is_null() {
+                (**head).link[1] = e;
+            }
+            *head = e;
+            let w = npages / 64;
+            *st.avail_bits.add(w) |= 1 << (npages % 64);
+            *st.avail_summary.add(w / 64) |= 1 << (w % 64);
+        }
+    }
+
+    /// # Safety
+    /// Arena lock held; `e` heads a free run of `npages` pages that is in its bucket.
+    unsafe fn avail_remove(&self, e: *mut MapEntry, npages: usize) {
+        // SAFETY: as in avail_insert; e and its neighbours are live entries of the bucket.
+        unsafe {
+            let st = self.state();
+            let [next, prev] = (*e).link;
+            if !next.is_null() {
+                (*next).link[1] = prev;
+            }
+            if prev.is_null() {
+                *st.avail.add(npages) = next;
+                if next.is_null() {
+                    let w = npages / 64;
+                    let word = st.avail_bits.add(w);
+                    *word &= !(1 << (npages % 64));
+                    if *word == 0 {
+                        *st.avail_summary.add(w / 64) &= !(1 << (w % 64));
+                    }
+                }
+            } else {
+                (*prev).link[0] = next;
+            }
+        }
+    }
+
+    /// The smallest non-empty bucket of at least `npages` pages.
+    ///
+    /// # Safety
+    /// Arena lock held.
+    unsafe fn avail_first_fit(&self, npages: usize) -> Option<usize> {
+        // SAFETY: caller holds the lock; all indices stay below avail_words.
+        unsafe {
+            let st = self.state();
+            let mut w = npages / 64;
+            if w >= st.avail_words {
+                return None;
+            }
+            let here = *st.avail_bits.add(w) & (!0u64 << (npages % 64));
+            if here != 0 {
+                return Some(w * 64 + here.trailing_zeros() as usize);
+            }
+            w += 1;
+            let nsummary = st.avail_words.div_ceil(64);
+            let mut s = w / 64;
+            while s < nsummary {
+                let mask = if s == w / 64 { !0u64 << (w % 64) } else { !0 };
+                let bits = *st.avail_summary.add(s) & mask;
+                if bits != 0 {
+                    let word = s * 64 + bits.trailing_zeros() as usize;
+                    let b = *st.avail_bits.add(word);
+                    return Some(word * 64 + b.trailing_zeros() as usize);
+                }
+                s += 1;
+            }
+            None
+        }
+    }
+
+    // --- runs -------------------------------------------------------------------------
+
+    /// Allocates a run of `npages` pages for `kind`, zeroing its dirty pages if `zero`.
+    /// Returns null when out of memory. May drop and retake the lock to map a chunk.
+    ///
+    /// # Safety
+    /// Arena lock held.
+    pub unsafe fn run_alloc(&self, npages: usize, kind: RunKind, zero: bool) -> *mut u8 {
+        let g = g();
+        loop {
+            // SAFETY: lock held (caller).
+            if let Some(len) = unsafe { self.avail_first_fit(npages) } {
+                // SAFETY: the bucket is non-empty, so its head is a free run of `len` pages.
+                unsafe {
+                    let e = *self.state().avail.add(len);
+                    let c = Chunk::containing(e.cast(), g.chunk_mask);
+                    let page = c.page_of_entry(e, g.header_pages);
+                    self.avail_remove(e, len);
+                    return self.run_take(c, page, len, npages, kind, zero);
+                }
+            }
+            // SAFETY: lock held.
+            if !unsafe { self.add_chunk() } {
+                return ptr::null_mut();
+            }
+        }
+    }
+
+    /// Gives the arena a free chunk: the spare, or a new one mapped with the lock dropped.
+    ///
+    /// # Safety
+    /// Arena lock held.
+    unsafe fn add_chunk(&self) -> bool {
+        let g = g();
+        // SAFETY: lock held.
+        let st = unsafe { self.state() };
+        let spare = core::mem::replace(&mut st.spare, ptr::null_mut());
+        if !spare.is_null() {
+            let c = Chunk(spare);
+            // SAFETY: the spare is an empty chunk of ours whose map is one free run.
+            unsafe {
+                if (*spare).ndirty != 0 {
+                    self.dirty_list_insert(spare);
+                }
+                self.avail_insert(c.entry(g.header_pages, g.header_pages), g.max_run_pages);
+            }
+            return true;
+        }
+        self.lock.unlock();
+        let p = chunk::alloc_arena_chunk();
+        self.lock.lock();
+        if p.is_null() {
+            return false;
+        }
+        let c = Chunk(p.cast());
+        // SAFETY: p is a fresh chunk of ours; its pages read as zero. Lock held again.
+        unsafe {
+            (*c.0).arena = self as *const Arena as *mut Arena;
+            let first = c.entry(g.header_pages, g.header_pages);
+            let last = c.entry(g.sc.chunk_pages - 1, g.header_pages);
+            (*first).set(0, g.max_run_pages);
+            (*last).set(0, g.max_run_pages);
+            self.state().stats.mapped += g.sc.chunk_size;
+            self.avail_insert(first, g.max_run_pages);
+        }
+        true
+    }
+
+    /// Takes the first `npages` of the free run of `len` pages at `page` (already out of its
+    /// bucket), returning the rest to the buckets.
+    ///
+    /// # Safety
+    /// Arena lock held; the run is free, out of its bucket, and `npages <= len`.
+    unsafe fn run_take(&self, c: Chunk, page: usize, len: usize, npages: usize, kind: RunKind, zero: bool) -> *mut u8 {
+        let g = g();
+        let hp = g.header_pages;
+        let run = c.page_addr(page);
+        let mut dirty_taken = 0;
+        // SAFETY: pages page..page+len are in the chunk and owned by this (locked) arena.
+        unsafe {
+            for p in page..page + npages {
+                let e = c.entry(p, hp);
+                if (*e).is_dirty() {
+                    dirty_taken += 1;
+                    if zero {
+                        ptr::write_bytes(c.page_addr(p), 0, PAGE);
+                    }
+                }
+                match kind {
+                    RunKind::Large => (*e).set(ALLOCATED | LARGE, if p == page { npages } else { 0 }),
+                    RunKind::Small(bin) => {
+                        (*e).set(ALLOCATED | SMALL, bin);
+                        (*e).link[0] = run.cast();
+                    }
+                }
+            }
+            if len > npages {
+                let rest = page + npages;
+                let first = c.entry(rest, hp);
+                let last = c.entry(page + len - 1, hp);
+                (*first).set((*first).bits & DIRTY, len - npages);
+                (*last).set((*last).bits & DIRTY, len - npages);
+                self.avail_insert(first, len - npages);
+            }
+            let st = self.state();
+            st.ndirty -= dirty_taken;
+            (*c.0).ndirty -= dirty_taken;
+            if (*c.0).ndirty == 0 && (*c.0).on_dirty_list {
+                self.dirty_list_remove(c.0);
+            }
+            st.nactive += npages;
+        }
+        run
+    }
+
+    /// Grows the large run at `page` of `old` pages by `extra` pages in place, if the pages
+    /// after it are free. Returns whether it did.
+    ///
+    /// # Safety
+    /// Arena lock held; `page` heads an allocated large run of `old` pages in chunk `c`.
+    pub unsafe fn run_grow(&self, c: Chunk, page: usize, old: usize, extra: usize, zero: bool) -> bool {
+        let g = g();
+        let next = page + old;
+        if next >= g.sc.chunk_pages {
+            return false;
+        }
+        // SAFETY: next is a page of this chunk; lock held.
+        unsafe {
+            let e = c.entry(next, g.header_pages);
+            if (*e).is_allocated() || (*e).value() < extra {
+                return false;
+            }
+            let len = (*e).value();
+            self.avail_remove(e, len);
+            self.run_take(c, next, len, extra, RunKind::Large, zero);
+            // Merge the new pages into the run: its head records the new length.
+            (*c.entry(next, g.header_pages)).set(ALLOCATED | LARGE, 0);
+            (*c.entry(page, g.header_pages)).set(ALLOCATED | LARGE, old + extra);
+        }
+        true
+    }
+
+    /// Shrinks the large run at `page` from `old` to `new` pages, freeing the tail.
+    ///
+    /// # Safety
+    /// Arena lock held; `page` heads an allocated large run of `old > new` pages in `c`.
+    pub unsafe fn run_trim_tail(&self, c: Chunk, page: usize, old: usize, new: usize) {
+        let g = g();
+        // SAFETY: lock held; the tail pages are part of the run.
+        unsafe {
+            (*c.entry(page, g.header_pages)).set(ALLOCATED | LARGE, new);
+            self.run_dalloc(c, page + new, old - new, true);
+        }
+    }
+
+    /// Frees the run of `npages` pages at `page`: marks it free (dirty or clean), coalesces it
+    /// with free neighbours and files it, or retires the chunk if it is now empty.
+    ///
+    /// # Safety
+    /// Arena lock held; the pages form an allocated (or purge-held) run of this arena.
+    pub unsafe fn run_dalloc(&self, c: Chunk, page: usize, npages: usize, dirty: bool) {
+        let g = g();
+        let hp = g.header_pages;
+        // SAFETY: all pages touched are in chunk c, owned by this arena; lock held.
+        unsafe {
+            let st = self.state();
+            for p in page..page + npages {
+                (*c.entry(p, hp)).set(if dirty { DIRTY } else { 0 }, 0);
+            }
+            if dirty {
+                st.ndirty += npages;
+                (*c.0).ndirty += npages;
+                if !(*c.0).on_dirty_list {
+                    self.dirty_list_insert(c.0);
+                }
+            }
+            let (mut start, mut len) = (page, npages);
+            if start > hp {
+                let prev = c.entry(start - 1, hp);
+                if !(*prev).is_allocated() {
+                    let plen = (*prev).value();
+                    start -= plen;
+                    len += plen;
+                    self.avail_remove(c.entry(start, hp), plen);
+                }
+            }
+            let end = start + len;
+            if end < g.sc.chunk_pages {
+                let next = c.entry(end, hp);
+                if !(*next).is_allocated() {
+                    let nlen = (*next).value();
+                    self.avail_remove(next, nlen);
+                    len += nlen;
+                }
+            }
+            let first = c.entry(start, hp);
+            let last = c.entry(start + len - 1, hp);
+            (*first).set((*first).bits & DIRTY, len);
+            (*last).set((*last).bits & DIRTY, len);
+            if len == g.max_run_pages {
+                self.retire_chunk(c);
+            } else {
+                self.avail_insert(first, len);
+            }
+        }
+    }
+
+    /// An emptied chunk becomes the spare; the previous spare is queued for unmapping.
+    ///
+    /// # Safety
+    /// Arena lock held; `c` is entirely free and out of the buckets.
+    unsafe fn retire_chunk(&self, c: Chunk) {
+        // SAFETY: lock held; c is ours and empty.
+        unsafe {
+            let st = self.state();
+            if (*c.0).on_dirty_list {
+                self.dirty_list_remove(c.0);
+            }
+            let old = core::mem::replace(&mut st.spare, c.0);
+            if !old.is_null() {
+                self.queue_unmap(old);
+            }
+        }
+    }
+
+    /// # Safety
+    /// Arena lock held; `c` is an empty chunk of this arena on no list.
+    unsafe fn queue_unmap(&self, c: *mut ChunkHeader) {
+        // SAFETY: lock held.
+        unsafe {
+            let st = self.state();
+            st.ndirty -= (*c).ndirty;
+            st.stats.mapped -= g().sc.chunk_size;
+            (*c).dirty_next = st.to_unmap;
+            st.to_unmap = c;
+        }
+    }
+
+    /// # Safety
+    /// Arena lock held; `c` is not on the dirty list.
+    unsafe fn dirty_list_insert(&self, c: *mut ChunkHeader) {
+        // SAFETY: lock held; list nodes are chunk headers of this arena.
+        unsafe {
+            let st = self.state();
+            (*c).dirty_prev = ptr::null_mut();
+            (*c).dirty_next = st.dirty_chunks;
+            if !st.dirty_chunks.is_null() {
+                (*st.dirty_chunks).dirty_prev = c;
+            }
+            st.dirty_chunks = c;
+            (*c).on_dirty_list = true;
+        }
+    }
+
+    /// # Safety
+    /// Arena lock held; `c` is on the dirty list.
+    unsafe fn dirty_list_remove(&self, c: *mut ChunkHeader) {
+        // SAFETY: lock held; list nodes are chunk headers of this arena.
+        unsafe {
+            let st = self.state();
+            let (next, prev) = ((*c).dirty_next, (*c).dirty_prev);
+            if !next.is_null() {
+                (*next).dirty_prev = prev;
+            }
+            if prev.is_null() {
+                st.dirty_chunks = next;
+            } else {
+                (*prev).dirty_next = next;
+            }
+            (*c).on_dirty_list = false;
+        }
+    }
+
+    // --- purging ----------------------------------------------------------------------
+
+    /// Purges if dirty pages exceed both a chunk's worth and `nactive >> lg_dirty_mult`.
+    ///
+    /// # Safety
+    /// Arena lock held.
+    pub unsafe fn maybe_purge(&self) {
+        let g = g();
+        if g.opts.lg_dirty_mult < 0 {
+            return;
+        }
+        // SAFETY: lock held.
+        let st = unsafe { self.state() };
+        if st.ndirty > g.sc.chunk_pages && st.ndirty > st.nactive >> g.opts.lg_dirty_mult {
+            // SAFETY: lock held.
+            unsafe { self.purge(st.nactive >> g.opts.lg_dirty_mult) };
+        }
+    }
+
+    /// Purges dirty pages until at most `target` remain. Drops the lock around madvise.
+    ///
+    /// # Safety
+    /// Arena lock held.
+    pub unsafe fn purge(&self, target: usize) {
+        let g = g();
+        let hp = g.header_pages;
+        // SAFETY (whole body): lock held whenever state or maps are touched; purge-held runs
+        // are marked allocated, so nobody else touches them while the lock is dropped.
+        unsafe {
+            stats::update(|| self.state().stats.npurge += 1);
+            while self.state().ndirty > target {
+                let mut held = [(Chunk(ptr::null_mut()), 0usize, 0usize); PURGE_BATCH];
+                let mut nheld = 0;
+                let mut want = self.state().ndirty - target;
+                let mut c = self.state().dirty_chunks;
+                'chunks: while !c.is_null() && want > 0 {
+                    let next_chunk = (*c).dirty_next;
+                    let ch = Chunk(c);
+                    let mut p = hp;
+                    while p < g.sc.chunk_pages && (*c).ndirty > 0 {
+                        let e = ch.entry(p, hp);
+                        let len = self.run_pages_at(e);
+                        if !(*e).is_allocated() {
+                            let d = (p..p + len).filter(|&q| (*ch.entry(q, hp)).is_dirty()).count();
+                            if d > 0 {
+                                self.avail_remove(e, len);
+                                for q in p..p + len {
+                                    let eq = ch.entry(q, hp);
+                                    (*eq).set(((*eq).bits & DIRTY) | ALLOCATED, 0);
+                                }
+                                (*e).set(((*e).bits & DIRTY) | ALLOCATED, len);
+                                self.state().ndirty -= d;
+                                (*c).ndirty -= d;
+                                held[nheld] = (ch, p, len);
+                                nheld += 1;
+                                want = want.saturating_sub(d);
+                                if nheld == PURGE_BATCH || want == 0 {
+                                    if (*c).ndirty == 0 {
+                                        self.dirty_list_remove(c);
+                                    }
+                                    break 'chunks;
+                                }
+                            }
+                        }
+                        p += len;
+                    }
+                    if (*c).ndirty == 0 && (*c).on_dirty_list {
+                        self.dirty_list_remove(c);
+                    }
+                    c = next_chunk;
+                }
+                if nheld == 0 {
+                    // Only the spare's dirty pages are left above the target: let it go.
+                    let spare = core::mem::replace(&mut self.state().spare, ptr::null_mut());
+                    if !spare.is_null() {
+                        self.queue_unmap(spare);
+                    }
+                    break;
+                }
+                self.unlock();
+                let mut nmadvise = 0;
+                let mut npurged = 0;
+                for &(ch, page, len) in &held[..nheld] {
+                    let mut q = page;
+                    while q < page + len {
+                        if !(*ch.entry(q, hp)).is_dirty() {
+                            q += 1;
+                            continue;
+                        }
+                        let start = q;
+                        while q < page + len && (*ch.entry(q, hp)).is_dirty() {
+                            q += 1;
+                        }
+                        pages::purge(ch.page_addr(start), (q - start) << LG_PAGE);
+                        nmadvise += 1;
+                        npurged += q - start;
+                    }
+                }
+                self.lock.lock();
+                stats::update(|| {
+                    let st = self.state();
+                    st.stats.nmadvise += nmadvise;
+                    st.stats.purged += npurged as u64;
+                });
+                for &(ch, page, len) in &held[..nheld] {
+                    self.run_dalloc(ch, page, len, false);
+                }
+            }
+        }
+    }
+
+    /// Length in pages of the run whose first page's entry is `e`.
+    ///
+    /// # Safety
+    /// `e` is the first map entry of a run (free, large, small or purge-held).
+    unsafe fn run_pages_at(&self, e: *const MapEntry) -> usize {
+        // SAFETY: caller guarantees e is a run head.
+        let e = unsafe { &*e };
+        if e.bits & SMALL != 0 {
+            g().sc.bins[e.value()].run_pages as usize
+        } else {
+            e.value()
+        }
+    }
+
+    /// Purges every dirty page (`arenas.purge`).
+    pub fn purge_all(&self) {
+        self.lock.lock();
+        // SAFETY: lock held.
+        unsafe { self.purge(0) };
+        self.unlock();
+    }
+
+    /// Large-class statistics slot for a run of `npages` pages.
+    ///
+    /// # Safety
+    /// Arena lock held; `npages <= nlclasses`.
+    #[inline]
+    pub unsafe fn lstats(&self, npages: usize) -> &mut LargeStats {
+        // SAFETY: lstats has nlclasses + 1 entries; lock held.
+        unsafe { &mut *self.state().lstats.add(npages) }
+    }
+
+    /// Resets all locks in a forked child.
+    pub fn reset_locks_after_fork(&self) {
+        self.lock.reset_after_fork();
+        for i in 0..g().sc.nbins {
+            self.bin(i).lock.reset_after_fork();
+        }
+    }
+}
+
+/// Every arena created so far (null slots for those not yet created).
+pub static ARENAS: [core::sync::atomic::AtomicPtr<Arena>; MAX_ARENAS] =
+    [const { core::sync::atomic::AtomicPtr::new(ptr::null_mut()) }; MAX_ARENAS];
+
+/// Arena `i`, creating it on first use; null when out of memory or `i >= narenas`.
+pub fn get_or_create(i: usize) -> *mut Arena {
+    if i >= g().narenas() {
+        return ptr::null_mut();
+    }
+    let a = ARENAS[i].load(Ordering::Acquire);
+    if !a.is_null() {
+        return a;
+    }
+    let _guard = crate::global::ARENAS_LOCK.lock();
+    let a = ARENAS[i].load(Ordering::Acquire);
+    if !a.is_null() {
+        return a;
+    }
+    let a = Arena::create(i);
+    ARENAS[i].store(a, Ordering::Release);
+    a
+}
+
+/// Arena `i` if it has been created.
+pub fn get(i: usize) -> Option<&'static Arena> {
+    let a = ARENAS.get(i)?.load(Ordering::Acquire);
+    // SAFETY: arenas live in base memory forever once published.
+    (!a.is_null()).then(|| unsafe { &*a })
+}

@@ -1,0 +1,266 @@
+//! Options: the `opt.*` values, read once at start-up from the manual's three sources.
+//!
+//! Mirrors jemalloc 2.2.1 `malloc_conf_init()`. In order, left to right: the `malloc_conf`
+//! symbol the program defines, the name the `/etc/malloc.conf` symbolic link points to, and
+//! the `MALLOC_CONF` environment variable. Each is a comma-separated list of `key:value`
+//! pairs; booleans are `true`/`false`, integers are decimal, octal (`0` prefix) or hex (`0x`).
+//! A malformed pair or value prints a `<jemalloc>: ` warning and is skipped (with `abort:true`
+//! the warning aborts). Runs once, under the init lock, before any other thread can allocate
+//! through this allocator; afterwards [`Opts`] is read-only.
+
+use crate::say;
+use crate::size_classes::{self as sc};
+use core::ffi::c_char;
+
+/// Every `opt.*` of the manual.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Opts {
+    pub abort: bool,
+    pub lg_qspace_max: usize,
+    pub lg_cspace_max: usize,
+    pub lg_chunk: usize,
+    /// 0 until start-up resolves the default (4 x CPUs, 1 on one CPU).
+    pub narenas: usize,
+    pub lg_dirty_mult: isize,
+    pub stats_print: bool,
+    pub junk: bool,
+    pub zero: bool,
+    pub sysv: bool,
+    pub xmalloc: bool,
+    pub tcache: bool,
+    pub lg_tcache_gc_sweep: isize,
+    pub lg_tcache_max: usize,
+    pub overcommit: bool,
+}
+
+impl Opts {
+    pub const DEFAULT: Opts = Opts {
+        abort: cfg!(feature = "debug"),
+        lg_qspace_max: sc::DEFAULT_LG_QSPACE_MAX as usize,
+        lg_cspace_max: sc::DEFAULT_LG_CSPACE_MAX as usize,
+        lg_chunk: sc::DEFAULT_LG_CHUNK as usize,
+        narenas: 0,
+        lg_dirty_mult: 5,
+        stats_print: false,
+        junk: cfg!(feature = "debug"),
+        zero: false,
+        sysv: false,
+        xmalloc: false,
+        tcache: cfg!(feature = "tcache"),
+        lg_tcache_gc_sweep: 13,
+        lg_tcache_max: 15,
+        overcommit: true,
+    };
+}
+
+impl Default for Opts {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
+
+/// Reads the three sources into `opts`.
+pub fn read_all(opts: &mut Opts) {
+    // SAFETY: the pointer, when non-null, is the program's NUL-terminated malloc_conf string.
+    if let Some(s) = unsafe { c_str(program_malloc_conf()) } {
+        parse(opts, s, "malloc_conf");
+    }
+    let mut link = [0u8; 256];
+    // SAFETY: readlink writes at most link.len() - 1 bytes into our buffer and takes a
+    // NUL-terminated path.
+    let n = unsafe { libc::readlink(c"/etc/malloc.conf".as_ptr(), link.as_mut_ptr().cast(), link.len() - 1) };
+    if n > 0 {
+        parse(opts, &link[..n as usize], "/etc/malloc.conf");
+    }
+    // SAFETY: getenv takes a NUL-terminated name and returns a NUL-terminated value or null.
+    if let Some(s) = unsafe { c_str(libc::getenv(c"MALLOC_CONF".as_ptr())) } {
+        parse(opts, s, "MALLOC_CONF");
+    }
+}
+
+/// # Safety
+/// `p` is null or points at a NUL-terminated string that outlives the program's start-up.
+unsafe fn c_str<'a>(p: *const c_char) -> Option<&'a [u8]> {
+    if p.is_null() {
+        return None;
+    }
+    // SAFETY: per the contract, p is NUL-terminated.
+    Some(unsafe { core::ffi::CStr::from_ptr(p) }.to_bytes())
+}
+
+/// The program's `malloc_conf` symbol, if it defines one: an undefined weak reference resolves
+/// to null when no object of the process defines the name.
+#[cfg(target_arch = "x86_64")]
+fn program_malloc_conf() -> *const c_char {
+    let slot: *const *const c_char;
+    // SAFETY: loads the address of a weak symbol from the GOT; no memory is written.
+    unsafe {
+        core::arch::asm!(
+            ".weak malloc_conf",
+            "mov {0}, qword ptr [rip + malloc_conf@GOTPCREL]",
+            out(reg) slot,
+            options(nostack, preserves_flags, readonly),
+        );
+    }
+    if slot.is_null() {
+        core::ptr::null()
+    } else {
+        // SAFETY: a defined malloc_conf is a `const char *` variable.
+        unsafe { *slot }
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn program_malloc_conf() -> *const c_char {
+    core::ptr::null()
+}
+
+fn warn(opts: &Opts, source: &str, what: &str, pair: &[u8]) {
+    let text = core::str::from_utf8(pair).unwrap_or("<not UTF-8>");
+    say!("{}: {} \"{}\"", source, what, text);
+    if opts.abort {
+        // SAFETY: abort has no preconditions.
+        unsafe { libc::abort() };
+    }
+}
+
+/// Applies one options string.
+pub fn parse(opts: &mut Opts, s: &[u8], source: &str) {
+    for pair in s.split(|&b| b == b',') {
+        if pair.is_empty() {
+            continue;
+        }
+        let Some(colon) = pair.iter().position(|&b| b == b':') else {
+            warn(opts, source, "Malformed conf string", pair);
+            continue;
+        };
+        let (key, value) = (&pair[..colon], &pair[colon + 1..]);
+        if !apply(opts, key, value) {
+            if known_key(key) {
+                warn(opts, source, "Invalid conf value", pair);
+            } else {
+                warn(opts, source, "Invalid conf pair", pair);
+            }
+        }
+    }
+}
+
+const BOOLS: &[&str] = &["abort", "stats_print", "junk", "zero", "sysv", "xmalloc", "tcache", "overcommit"];
+const UNSIGNED: &[&str] = &["lg_qspace_max", "lg_cspace_max", "lg_chunk", "narenas", "lg_tcache_max"];
+const SIGNED: &[&str] = &["lg_dirty_mult", "lg_tcache_gc_sweep"];
+
+fn known_key(key: &[u8]) -> bool {
+    BOOLS.iter().chain(UNSIGNED).chain(SIGNED).any(|k| k.as_bytes() == key)
+}
+
+/// Sets `key` to `value`; false if the key is unknown or the value malformed or out of range.
+fn apply(opts: &mut Opts, key: &[u8], value: &[u8]) -> bool {
+    let key = match core::str::from_utf8(key) {
+        Ok(k) => k,
+        Err(_) => return false,
+    };
+    if BOOLS.contains(&key) {
+        let v = match value {
+            b"true" => true,
+            b"false" => false,
+            _ => return false,
+        };
+        match key {
+            "abort" => opts.abort = v,
+            "stats_print" => opts.stats_print = v,
+            "junk" => opts.junk = v,
+            "zero" => opts.zero = v,
+            "sysv" => opts.sysv = v,
+            "xmalloc" => opts.xmalloc = v,
+            "tcache" => opts.tcache = v,
+            _ => opts.overcommit = v,
+        }
+        return true;
+    }
+    let Some(n) = parse_int(value) else { return false };
+    let in_range = |lo: i64, hi: i64| n >= lo && n <= hi;
+    match key {
+        "lg_chunk" if in_range(sc::MIN_LG_CHUNK as i64, sc::MAX_LG_CHUNK as i64) => opts.lg_chunk = n as usize,
+        "lg_qspace_max" if in_range(sc::LG_QUANTUM as i64, sc::LG_PAGE as i64 - 2) => opts.lg_qspace_max = n as usize,
+        "lg_cspace_max" if in_range(sc::LG_CACHELINE as i64, sc::LG_PAGE as i64 - 1) => opts.lg_cspace_max = n as usize,
+        "narenas" if in_range(1, crate::arena::MAX_ARENAS as i64) => opts.narenas = n as usize,
+        "lg_tcache_max" if in_range(0, 63) => opts.lg_tcache_max = n as usize,
+        "lg_dirty_mult" if in_range(-1, 63) => opts.lg_dirty_mult = n as isize,
+        "lg_tcache_gc_sweep" if in_range(-1, 63) => opts.lg_tcache_gc_sweep = n as isize,
+        _ => return false,
+    }
+    true
+}
+
+/// An integer in base 10, 8 (leading 0) or 16 (leading 0x), optionally negative.
+fn parse_int(s: &[u8]) -> Option<i64> {
+    let (neg, s) = match s.first() {
+        Some(b'-') => (true, &s[1..]),
+        _ => (false, s),
+    };
+    let (radix, digits) = if s.len() > 2 && (s.starts_with(b"0x") || s.starts_with(b"0X")) {
+        (16, &s[2..])
+    } else if s.len() > 1 && s[0] == b'0' {
+        (8, &s[1..])
+    } else {
+        (10, s)
+    };
+    if digits.is_empty() {
+        return None;
+    }
+    let mut v: i64 = 0;
+    for &d in digits {
+        let x = (d as char).to_digit(radix)? as i64;
+        v = v.checked_mul(radix as i64)?.checked_add(x)?;
+    }
+    Some(if neg { -v } else { v })
+}
+
+/// Settles options that depend on each other once all sources are read.
+pub fn finish(opts: &mut Opts) {
+    if opts.lg_cspace_max <= opts.lg_qspace_max {
+        say!("lg_cspace_max must exceed lg_qspace_max; using lg_cspace_max:{}", opts.lg_qspace_max + 1);
+        opts.lg_cspace_max = opts.lg_qspace_max + 1;
+    }
+    if opts.narenas == 0 {
+        let ncpus = crate::pages::ncpus();
+        opts.narenas = if ncpus > 1 { (ncpus * 4).min(crate::arena::MAX_ARENAS) } else { 1 };
+    }
+    if opts.sysv && opts.xmalloc {
+        say!("opt.sysv and opt.xmalloc are incompatible; ignoring sysv");
+        opts.sysv = false;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_pairs_and_skips_garbage() {
+        let mut o = Opts::DEFAULT;
+        parse(&mut o, b"narenas:3,lg_chunk:0x14,junk:true,bogus,lg_dirty_mult:-1,zero:maybe,nope:1", "test");
+        assert_eq!(o.narenas, 3);
+        assert_eq!(o.lg_chunk, 20);
+        assert!(o.junk);
+        assert_eq!(o.lg_dirty_mult, -1);
+        assert!(!o.zero);
+    }
+
+    #[test]
+    fn integers_in_three_bases() {
+        assert_eq!(parse_int(b"017"), Some(15));
+        assert_eq!(parse_int(b"0x1f"), Some(31));
+        assert_eq!(parse_int(b"-1"), Some(-1));
+        assert_eq!(parse_int(b"0"), Some(0));
+        assert_eq!(parse_int(b"12a"), None);
+        assert_eq!(parse_int(b"99999999999999999999"), None);
+    }
+
+    #[test]
+    fn out_of_range_is_rejected() {
+        let mut o = Opts::DEFAULT;
+        parse(&mut o, b"lg_chunk:40,lg_chunk:5,narenas:0", "test");
+        assert_eq!(o, Opts::DEFAULT);
+    }
+}

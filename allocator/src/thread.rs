@@ -1,0 +1,170 @@
+//! Per-thread state: the thread's arena, its thread cache, its allocation counters, and the
+//! work done when a thread exits.
+//!
+//! Mirrors jemalloc 2.2.1's `arenas_tsd`, `thread_allocated_tsd` and `tcache_tsd`. The state is
+//! a `const`-initialised thread-local without a destructor (so touching it never allocates or
+//! registers anything); thread exit is observed through a pthread key whose destructor gives
+//! the thread's cache back and unbinds it from its arena. Only the owning thread touches its
+//! state, so no lock guards it.
+
+use crate::arena::{self, Arena};
+use core::ptr;
+use core::sync::atomic::{AtomicU32, Ordering};
+
+pub struct ThreadState {
+    pub arena: *mut Arena,
+    /// `thread.allocated` / `thread.deallocated`.
+    pub allocated: u64,
+    pub deallocated: u64,
+    /// Whether the exit destructor is armed for this thread.
+    armed: bool,
+}
+
+/// Bytes reserved for the thread state in the static TLS block.
+const TLS_BYTES: usize = 64;
+const _: () = assert!(core::mem::size_of::<ThreadState>() <= TLS_BYTES);
+
+// The thread state lives in this library's static TLS block, zero-initialised (a zero
+// ThreadState is the empty state). It is reached with the initial-exec model, which costs one
+// load and an add from %fs in an executable and in an LD_PRELOADed or linked shared library,
+// where Rust's own thread-locals would call __tls_get_addr. `core` has no thread-locals, so
+// the block is declared here.
+#[cfg(target_arch = "x86_64")]
+core::arch::global_asm!(
+    ".pushsection .tbss,\"awT\",@nobits",
+    ".p2align 6",
+    ".globl __jemalloc_rs_tls",
+    ".hidden __jemalloc_rs_tls",
+    ".type __jemalloc_rs_tls,@object",
+    ".size __jemalloc_rs_tls, 64",
+    "__jemalloc_rs_tls:",
+    ".skip 64",
+    ".popsection",
+);
+
+#[cfg(not(target_arch = "x86_64"))]
+compile_error!("jemalloc-rs reaches its thread state with x86-64 initial-exec TLS; other targets are not supported yet");
+
+/// The calling thread's state.
+#[inline(always)]
+pub fn state() -> *mut ThreadState {
+    let p: *mut ThreadState;
+    // SAFETY: computes the address of this thread's copy of __jemalloc_rs_tls (initial-exec:
+    // the GOT holds its offset from the thread pointer); reads only the GOT and %fs:0.
+    unsafe {
+        core::arch::asm!(
+            "mov {0}, qword ptr [rip + __jemalloc_rs_tls@GOTTPOFF]",
+            "add {0}, qword ptr fs:[0]",
+            out(reg) p,
+            options(nostack, preserves_flags, readonly, pure),
+        );
+    }
+    p
+}
+
+const NO_KEY: u32 = u32::MAX;
+static KEY: AtomicU32 = AtomicU32::new(NO_KEY);
+static POOL_LOCK: crate::mutex::RawMutex = crate::mutex::RawMutex::new();
+
+pub(crate) fn pool_lock() -> &'static crate::mutex::RawMutex {
+    &POOL_LOCK
+}
+
+/// Creates the key whose destructor runs at thread exit. Called once at start-up.
+pub fn init_key() {
+    let mut key: libc::pthread_key_t = 0;
+    // SAFETY: key is a valid out-pointer; the destructor is an extern "C" fn.
+    if unsafe { libc::pthread_key_create(&mut key, Some(thread_exit)) } == 0 {
+        KEY.store(key, Ordering::Release);
+    }
+}
+
+/// Makes sure `thread_exit` runs for this thread.
+fn arm(s: &mut ThreadState) {
+    if s.armed {
+        return;
+    }
+    let key = KEY.load(Ordering::Acquire);
+    if key != NO_KEY {
+        // SAFETY: the key exists; any non-null value arms the destructor.
+        unsafe { libc::pthread_setspecific(key, 1 as *const libc::c_void) };
+    }
+    s.armed = true;
+}
+
+extern "C" fn thread_exit(_value: *mut libc::c_void) {
+    let s = state();
+    // SAFETY: only this (exiting) thread touches its state.
+    unsafe {
+        let a = core::mem::replace(&mut (*s).arena, ptr::null_mut());
+        if !a.is_null() {
+            (*a).nthreads.fetch_sub(1, Ordering::Relaxed);
+        }
+        (*s).armed = false;
+    }
+}
+
+/// The calling thread's arena, binding the thread to one on first use.
+#[inline(always)]
+pub fn arena() -> &'static Arena {
+    // SAFETY: state() is this thread's; a bound arena lives forever in base memory.
+    unsafe {
+        let a = (*state()).arena;
+        if !a.is_null() {
+            return &*a;
+        }
+    }
+    choose_arena()
+}
+
+/// Binds the thread to the least loaded arena, creating a new arena rather than sharing one
+/// while the arena count allows.
+#[cold]
+#[inline(never)]
+fn choose_arena() -> &'static Arena {
+    let n = crate::global::g().narenas();
+    let mut best: Option<(usize, usize)> = None;
+    let mut first_uncreated = None;
+    for i in 0..n {
+        match arena::get(i) {
+            Some(a) => {
+                let t = a.nthreads.load(Ordering::Relaxed);
+                if best.is_none_or(|(_, bt)| t < bt) {
+                    best = Some((i, t));
+                }
+            }
+            None => {
+                if first_uncreated.is_none() {
+                    first_uncreated = Some(i);
+                }
+            }
+        }
+    }
+    let ind = match (best, first_uncreated) {
+        (Some((i, 0)), _) => i,
+        (_, Some(i)) => i,
+        (Some((i, _)), None) => i,
+        (None, None) => 0,
+    };
+    let mut a = arena::get_or_create(ind);
+    if a.is_null() {
+        a = arena::get_or_create(0);
+    }
+    bind(a);
+    // SAFETY: arena 0 exists from start-up, so `a` is non-null and lives forever.
+    unsafe { &*a }
+}
+
+/// Binds the calling thread to arena `a` (`thread.arena` writes).
+pub fn bind(a: *mut Arena) {
+    let s = state();
+    // SAFETY: only this thread touches its state; arenas live forever.
+    unsafe {
+        let old = core::mem::replace(&mut (*s).arena, a);
+        if !old.is_null() {
+            (*old).nthreads.fetch_sub(1, Ordering::Relaxed);
+        }
+        (*a).nthreads.fetch_add(1, Ordering::Relaxed);
+        arm(&mut *s);
+    }
+}

@@ -1,0 +1,1 @@
+//! Synthetic multithreaded allocation workloads.
