@@ -344,7 +344,7 @@ impl Arena {
             if (*c.0).ndirty == 0 && (*c.0).on_dirty_list {
                 self.dirty_list_remove(c.0);
             }
-            st.nactive += npages;
+            self.add_active(npages as isize);
         }
         run
     }
@@ -389,8 +389,29 @@ impl Arena {
         }
     }
 
+    /// Changes the active page count, keeping `stats.cactive` (this arena's share rounded up
+    /// to whole chunks, so the total may be high but never low) in step.
+    ///
+    /// # Safety
+    /// Arena lock held.
+    #[inline]
+    unsafe fn add_active(&self, delta: isize) {
+        // SAFETY: lock held.
+        let st = unsafe { self.state() };
+        let chunk_mask = g().chunk_mask;
+        let ceil = |pages: usize| ((pages << LG_PAGE) + chunk_mask) & !chunk_mask;
+        let old = ceil(st.nactive);
+        st.nactive = st.nactive.wrapping_add_signed(delta);
+        let new = ceil(st.nactive);
+        if new != old {
+            stats::CACTIVE.fetch_add(new.wrapping_sub(old), Ordering::Relaxed);
+        }
+    }
+
     /// Frees the run of `npages` pages at `page`: marks it free (dirty or clean), coalesces it
-    /// with free neighbours and files it, or retires the chunk if it is now empty.
+    /// with free neighbours and files it, or retires the chunk if it is now empty. A dirty
+    /// free is the end of an allocated run (its pages stop being active); a clean one returns
+    /// pages a purge held.
     ///
     /// # Safety
     /// Arena lock held; the pages form an allocated (or purge-held) run of this arena.
@@ -404,6 +425,7 @@ impl Arena {
                 (*c.entry(p, hp)).set(if dirty { DIRTY } else { 0 }, 0);
             }
             if dirty {
+                self.add_active(-(npages as isize));
                 st.ndirty += npages;
                 (*c.0).ndirty += npages;
                 if !(*c.0).on_dirty_list {

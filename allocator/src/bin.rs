@@ -279,7 +279,6 @@ impl BinState {
             let c = Chunk::containing(run.cast(), g.chunk_mask);
             arena.lock.lock();
             arena.run_dalloc(c, c.page_of(run.cast()), info.run_pages as usize, true);
-            arena.state().nactive -= info.run_pages as usize;
             arena.maybe_purge();
             arena.unlock();
         }

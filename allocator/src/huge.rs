@@ -44,6 +44,7 @@ fn note(map: usize, unmap: usize, nmalloc: u64, ndalloc: u64) {
     }
     chunk::note_mapped(map / csize);
     chunk::note_unmapped(unmap / csize);
+    crate::stats::CACTIVE.fetch_add(map.wrapping_sub(unmap), core::sync::atomic::Ordering::Relaxed);
 }
 
 /// A huge object of at least `size` bytes aligned to `alignment` (at least the chunk size);

@@ -82,11 +82,9 @@ pub fn malloc_aligned(arena: &Arena, size: usize, alignment: usize, zero: bool) 
             // The object's pages become a run of their own; the lead is freed.
             (*c.entry(obj, g.header_pages)).set(ALLOCATED | LARGE, total - lead);
             arena.run_dalloc(c, page, lead, true);
-            arena.state().nactive -= lead;
         }
         if trail > 0 {
             arena.run_trim_tail(c, obj, total - lead, npages);
-            arena.state().nactive -= trail;
         }
         c.page_addr(obj)
     };
@@ -107,7 +105,6 @@ pub unsafe fn dalloc(arena: &Arena, c: Chunk, page: usize) {
     unsafe {
         let npages = (*c.entry(page, g.header_pages)).value();
         arena.run_dalloc(c, page, npages, true);
-        arena.state().nactive -= npages;
         note_dalloc(arena, npages);
         arena.maybe_purge();
     }
@@ -129,7 +126,6 @@ pub unsafe fn ralloc_in_place(arena: &Arena, c: Chunk, page: usize, old_size: us
     let ok = unsafe {
         if new < old {
             arena.run_trim_tail(c, page, old, new);
-            arena.state().nactive -= old - new;
             true
         } else {
             arena.run_grow(c, page, old, new - old, zero)

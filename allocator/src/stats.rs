@@ -5,6 +5,10 @@
 //! huge counters kept as atomics. With the `stats` feature off, [`STATS`] is false and every
 //! update compiles away.
 
+/// `stats.cactive`: bytes in active pages, each arena's share rounded up to whole chunks,
+/// plus huge objects. Updated atomically as it changes; the manual's pointer points here.
+pub static CACTIVE: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(0);
+
 /// Whether statistics are compiled in.
 pub const STATS: bool = cfg!(feature = "stats");
 
