@@ -235,7 +235,7 @@ fn iralloc_in_place(p: *mut u8, size: usize, extra: usize, zero: bool) -> Option
             }
             let target = (size + PAGE_MASK) & !PAGE_MASK;
             // SAFETY: as above.
-            if target != old && unsafe { large::ralloc_in_place(arena, c, page, old, target, zero) } {
+            if unsafe { large::ralloc_in_place(arena, c, page, old, target, zero) } {
                 return Some(target);
             }
             None
@@ -276,15 +276,21 @@ fn irealloc(p: *mut u8, size: usize, alignment: usize, zero: bool) -> *mut u8 {
             }
         }
     }
-    let q = if alignment <= crate::size_classes::QUANTUM { imalloc(size, false) } else { ipalloc(size, alignment, false) };
+    // imalloc aligns the tiny class to 8 bytes only, so anything stricter goes through ipalloc.
+    let q = if alignment <= 1 << crate::size_classes::LG_TINY_MIN { imalloc(size, false) } else { ipalloc(size, alignment, false) };
     if q.is_null() {
         return q;
     }
     // SAFETY: both are live, distinct allocations of at least min(old, size) bytes.
     unsafe { ptr::copy_nonoverlapping(p, q, old.min(size)) };
-    if zero && size > old {
-        // SAFETY: q has at least `size` bytes.
-        unsafe { ptr::write_bytes(q.add(old), 0, isalloc(q) - old) };
+    if zero {
+        // The old real size is the boundary between kept and zeroed bytes (ALLOCM_ZERO), even
+        // when the new real size exceeds the old one only through alignment.
+        let new = isalloc(q);
+        if new > old {
+            // SAFETY: q has `new` usable bytes.
+            unsafe { ptr::write_bytes(q.add(old), 0, new - old) };
+        }
     }
     ifree(p);
     q
