@@ -28,6 +28,7 @@ pub mod bin;
 pub mod chunk;
 pub mod chunk_map;
 pub mod conf;
+pub mod ctl;
 pub mod global;
 pub mod huge;
 pub mod large;
@@ -37,6 +38,7 @@ pub mod pages;
 pub mod rtree;
 pub mod size_classes;
 pub mod stats;
+pub mod stats_print;
 pub mod thread;
 
 use core::alloc::{GlobalAlloc, Layout};

@@ -1,9 +1,12 @@
 //! Diagnostic messages: everything the allocator says goes through `malloc_message`.
 //!
-//! Mirrors jemalloc 2.2.1 `malloc_message` / `malloc_write`. The hook is a function pointer a
-//! program may replace (the C front end exports it as `je_malloc_message`-compatible
-//! `malloc_message`); the default writes to file descriptor 2. Text is built in a fixed buffer
-//! on the stack with [`core::fmt::Write`]; nothing here allocates.
+//! Mirrors jemalloc 2.2.1 `malloc_message` / `malloc_write`. The sink is a function pointer a
+//! program may replace. In C it is the variable `malloc_message` that `libjemalloc_rs.so`
+//! exports: [`hook`] reads it through a weak reference on every message, so an assignment by
+//! the program (even to the program's own copy-relocated instance) takes effect at once. Where no
+//! such variable exists (the engine linked into a Rust program) the sink is the one [`set_hook`]
+//! installs. The default writes to file descriptor 2. Text is built in a fixed buffer on the
+//! stack with [`core::fmt::Write`]; nothing here allocates.
 
 use core::fmt::{self, Write};
 use core::sync::atomic::{AtomicPtr, Ordering};
@@ -40,11 +43,40 @@ pub fn set_hook(f: Option<MessageFn>) {
     HOOK.store(p, Ordering::Release);
 }
 
-/// The current message sink.
+/// The current message sink: the C variable `malloc_message` where the process has one, else
+/// the hook [`set_hook`] installed.
 pub fn hook() -> MessageFn {
+    if let Some(slot) = program_malloc_message() {
+        // SAFETY: a defined malloc_message is a `void (*)(void *, const char *)` variable; the
+        // program may assign it at any time, so read it afresh.
+        let f = unsafe { core::ptr::read_volatile(slot) };
+        return f.unwrap_or(write_stderr);
+    }
     let p = HOOK.load(Ordering::Acquire);
     // SAFETY: HOOK only ever holds a MessageFn cast to a pointer.
     unsafe { core::mem::transmute::<*mut (), MessageFn>(p) }
+}
+
+/// The address of the `malloc_message` variable if some object of the process defines it: an
+/// undefined weak reference resolves to null.
+#[cfg(target_arch = "x86_64")]
+fn program_malloc_message() -> Option<*const Option<MessageFn>> {
+    let slot: *const Option<MessageFn>;
+    // SAFETY: loads the address of a weak symbol from the GOT; no memory is written.
+    unsafe {
+        core::arch::asm!(
+            ".weak malloc_message",
+            "mov {0}, qword ptr [rip + malloc_message@GOTPCREL]",
+            out(reg) slot,
+            options(nostack, preserves_flags, readonly),
+        );
+    }
+    (!slot.is_null()).then_some(slot)
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn program_malloc_message() -> Option<*const Option<MessageFn>> {
+    None
 }
 
 /// A fixed-size, NUL-terminated text buffer; writes past its end are cut.
@@ -64,6 +96,20 @@ impl<const N: usize> MessageBuf<N> {
 
     pub fn clear(&mut self) {
         self.len = 0;
+    }
+
+    /// Cuts the text back to its first `len` bytes.
+    pub fn truncate(&mut self, len: usize) {
+        self.len = self.len.min(len);
+    }
+
+    /// The text (cut at a character boundary if a write overflowed mid-character).
+    pub fn as_str(&self) -> &str {
+        match core::str::from_utf8(self.as_bytes()) {
+            Ok(s) => s,
+            // SAFETY: bytes up to valid_up_to() are valid UTF-8.
+            Err(e) => unsafe { core::str::from_utf8_unchecked(&self.buf[..e.valid_up_to()]) },
+        }
     }
 
     /// The text as a C string (the buffer always keeps room for the NUL).

@@ -1,0 +1,147 @@
+//! The mallctl names with side effects or unusual shapes: `epoch`, `tcache.flush`,
+//! `thread.arena`, `thread.*allocated*`, `arenas.initialized`, `arenas.purge`, and the derived
+//! thread-cache bounds `arenas.tcache_max` / `arenas.nhbins`.
+//!
+//! Mirrors the hand-written `*_ctl()` functions of jemalloc 2.2.1 `ctl.c`, with its error rules:
+//! EPERM for the wrong direction, EINVAL for a wrong length, EFAULT when a side effect fails
+//! (an arena index beyond `arenas.narenas`), EAGAIN when an arena cannot be made. Each function
+//! takes the locks its target needs; none is held on return.
+
+use super::{snapshot, Error, Req, Result};
+use crate::arena;
+use crate::global::g;
+use crate::size_classes::LG_PAGE;
+
+/// `epoch` (uint64_t, rw): writing any value refreshes the statistics snapshot.
+///
+/// # Safety
+/// The request's pointers are valid as `mallctl` requires.
+pub unsafe fn epoch(_mib: &[usize], req: &Req) -> Result<()> {
+    // SAFETY: forwarded contract.
+    let new = unsafe { req.write::<u64>()? };
+    let e = snapshot::epoch(new.is_some())?;
+    // SAFETY: forwarded contract.
+    unsafe { req.read(e) }
+}
+
+/// Empties the calling thread's cache.
+fn flush_thread_cache() {
+    // The thread cache keeps nothing yet: every small and large request goes to its arena.
+}
+
+/// `tcache.flush` (void, --).
+///
+/// # Safety
+/// The request's pointers are valid as `mallctl` requires.
+pub unsafe fn tcache_flush(_mib: &[usize], req: &Req) -> Result<()> {
+    req.readonly()?;
+    req.writeonly()?;
+    flush_thread_cache();
+    Ok(())
+}
+
+/// `thread.arena` (unsigned, rw): the calling thread's arena; writing binds it to another,
+/// creating that arena if needed.
+///
+/// # Safety
+/// The request's pointers are valid as `mallctl` requires.
+pub unsafe fn thread_arena(_mib: &[usize], req: &Req) -> Result<()> {
+    let old = crate::thread::arena().ind as u32;
+    // SAFETY: forwarded contract.
+    let new = unsafe { req.write::<u32>()? };
+    // SAFETY: forwarded contract.
+    unsafe { req.read(old)? };
+    if let Some(new) = new.filter(|&n| n != old) {
+        if new as usize >= g().narenas() {
+            return Err(Error::Fault);
+        }
+        let a = arena::get_or_create(new as usize);
+        if a.is_null() {
+            return Err(Error::Again);
+        }
+        crate::thread::bind(a);
+    }
+    Ok(())
+}
+
+/// The calling thread's `thread.allocated` and `thread.deallocated`.
+pub fn thread_counters() -> (u64, u64) {
+    let s = crate::thread::state();
+    // SAFETY: the calling thread's own state, touched by no other thread.
+    unsafe { ((*s).allocated, (*s).deallocated) }
+}
+
+/// Where the calling thread's counters live (`thread.allocatedp`, `thread.deallocatedp`).
+pub fn thread_counter_ptrs() -> (*const u64, *const u64) {
+    let s = crate::thread::state();
+    // SAFETY: taking field addresses of the calling thread's state reads nothing.
+    unsafe { (&raw const (*s).allocated, &raw const (*s).deallocated) }
+}
+
+/// `arenas.initialized` (bool *, r-): `arenas.narenas` flags as of the last refresh.
+///
+/// # Safety
+/// The request's pointers are valid as `mallctl` requires.
+pub unsafe fn arenas_initialized(_mib: &[usize], req: &Req) -> Result<()> {
+    req.readonly()?;
+    if !req.wants_old() {
+        return Ok(());
+    }
+    let n = g().narenas();
+    // SAFETY: oldlenp is readable (wants_old).
+    let len = unsafe { *req.oldlenp };
+    let nread = len.min(n);
+    // SAFETY: oldp holds `len >= nread` writable bytes, one bool each.
+    let out = unsafe { core::slice::from_raw_parts_mut(req.oldp.cast::<bool>(), nread) };
+    snapshot::initialized(out)?;
+    if len != n {
+        return Err(Error::Inval);
+    }
+    Ok(())
+}
+
+/// `arenas.purge` (unsigned, -w): purges one arena's dirty pages, or every arena's when no
+/// index is written.
+///
+/// # Safety
+/// The request's pointers are valid as `mallctl` requires.
+pub unsafe fn arenas_purge(_mib: &[usize], req: &Req) -> Result<()> {
+    req.writeonly()?;
+    // SAFETY: forwarded contract.
+    match unsafe { req.write::<u32>()? } {
+        Some(i) if i as usize >= g().narenas() => Err(Error::Fault),
+        Some(i) => {
+            if let Some(a) = arena::get(i as usize) {
+                a.purge_all();
+            }
+            Ok(())
+        }
+        None => {
+            for i in 0..g().narenas() {
+                if let Some(a) = arena::get(i) {
+                    a.purge_all();
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+/// `arenas.tcache_max`: the largest cached class, `2^opt.lg_tcache_max` clamped to
+/// `[sspace_max, arena_maxclass]` (jemalloc 2.2.1 `tcache_boot()`); 0 with caching off.
+pub fn tcache_maxclass() -> usize {
+    let g = g();
+    if !g.opts.tcache {
+        return 0;
+    }
+    let want = 1usize.checked_shl(g.opts.lg_tcache_max as u32).unwrap_or(usize::MAX);
+    want.clamp(g.sc.sspace_max, g.sc.arena_maxclass)
+}
+
+/// `arenas.nhbins`: the small bins plus one per cached large class.
+pub fn nhbins() -> usize {
+    if !g().opts.tcache {
+        return 0;
+    }
+    g().sc.nbins + (tcache_maxclass() >> LG_PAGE)
+}
