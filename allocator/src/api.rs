@@ -11,7 +11,7 @@
 use crate::chunk_map::{Chunk, LARGE, SMALL};
 use crate::global::{g, init};
 use crate::size_classes::{LG_PAGE, PAGE, PAGE_MASK};
-use crate::{arena::Arena, bin, huge, large, pages, thread};
+use crate::{arena::Arena, bin, huge, large, pages, tcache, thread};
 use core::ffi::{c_int, c_void};
 use core::ptr;
 
@@ -111,10 +111,27 @@ fn note_deallocated(n: usize) {
     }
 }
 
-/// Allocates `size` (> 0) bytes from the thread's arena or as a huge object.
+/// Allocates `size` (> 0) bytes from the thread's cache, its arena, or as a huge object.
 #[inline]
 fn imalloc(size: usize, zero: bool) -> *mut u8 {
     let g = g();
+    if size <= tcache::max_class() {
+        let t = thread::tcache_or_create();
+        if !t.is_null() {
+            let binind = tcache::bin_of_size(size);
+            // SAFETY: the thread's own cache; binind < nhbins since size <= max_class.
+            let (p, usize_) = unsafe { (tcache::alloc(t, binind), (*tcache::Tcache::bin(t, binind)).usize as usize) };
+            if !p.is_null() {
+                if zero {
+                    // SAFETY: p has usize_ usable bytes.
+                    unsafe { ptr::write_bytes(p, 0, usize_) };
+                }
+                fill_new(p, usize_, zero);
+                note_allocated(usize_);
+            }
+            return p;
+        }
+    }
     let (p, usize_, zeroed) = if size <= g.sc.sspace_max {
         let binind = g.sc.small_bin(size);
         let usize_ = g.sc.bins[binind].reg_size as usize;
@@ -181,7 +198,23 @@ fn junk_freed(p: *mut u8, usize_: usize) {
 /// Frees the live allocation `p` (non-null).
 fn ifree(p: *mut u8) {
     let g = g();
-    match owner(p, "free") {
+    let owner = owner(p, "free");
+    if let Owner::Small(c, page) | Owner::Large(c, page) = owner {
+        // SAFETY: owner() checked the entry.
+        let bits = unsafe { (*c.entry(page, g.header_pages)).bits };
+        let usize_ = if bits & SMALL != 0 { g.sc.bins[bits >> 4].reg_size as usize } else { (bits >> 4) << LG_PAGE };
+        if usize_ <= tcache::max_class() {
+            let t = thread::tcache_or_create();
+            if !t.is_null() {
+                junk_freed(p, usize_);
+                note_deallocated(usize_);
+                // SAFETY: the thread's own cache; p is a live object of that class.
+                unsafe { tcache::dalloc(t, tcache::bin_of_size(usize_), p) };
+                return;
+            }
+        }
+    }
+    match owner {
         Owner::Small(c, page) => {
             if cfg!(feature = "fill") && g.opts.junk || crate::stats::STATS {
                 // SAFETY: owner() checked the entry.
@@ -313,6 +346,35 @@ fn too_big(size: usize) -> bool {
 /// None beyond C's `malloc`.
 #[inline]
 pub unsafe extern "C" fn malloc(size: usize) -> *mut c_void {
+    let s = thread::state();
+    // SAFETY: the thread's own state; a non-null cache implies start-up is done, so g() is
+    // valid and the bin index is below nhbins.
+    unsafe {
+        let t = (*s).tcache;
+        if !t.is_null() && size.wrapping_sub(1) < g().sc.sspace_max {
+            let binind = g().sc.small_bin(size);
+            tcache::event(t);
+            let p = tcache::alloc_fast(t, binind);
+            if !p.is_null() && !FILL_OPTS_ON.load(core::sync::atomic::Ordering::Relaxed) {
+                if crate::stats::STATS {
+                    (*s).allocated += (*tcache::Tcache::bin(t, binind)).usize as u64;
+                }
+                return p.cast();
+            }
+            if !p.is_null() {
+                let usize_ = (*tcache::Tcache::bin(t, binind)).usize as usize;
+                fill_new(p, usize_, false);
+                note_allocated(usize_);
+                return p.cast();
+            }
+        }
+        malloc_slow(size)
+    }
+}
+
+#[cold]
+#[inline(never)]
+unsafe fn malloc_slow(size: usize) -> *mut c_void {
     if !init() {
         pages::set_errno(libc::ENOMEM);
         return ptr::null_mut();
@@ -467,9 +529,47 @@ pub unsafe extern "C" fn realloc(p: *mut c_void, size: usize) -> *mut c_void {
 /// `ptr` is null or a live allocation of this allocator, not used afterwards.
 #[inline]
 pub unsafe extern "C" fn free(p: *mut c_void) {
+    let s = thread::state();
+    // SAFETY: the thread's own state; a non-null cache implies start-up is done. A pointer
+    // inside a chunk (not at its base, which also excludes null) that this allocator handed
+    // out has a page map entry; a small one names its bin.
+    unsafe {
+        let t = (*s).tcache;
+        let g = g();
+        let base = p as usize & !g.chunk_mask;
+        if !t.is_null() && base != p as usize && !FILL_OPTS_ON.load(core::sync::atomic::Ordering::Relaxed) {
+            let c = Chunk(base as *mut _);
+            let bits = (*c.entry(c.page_of(p.cast()), g.header_pages)).bits;
+            if bits & SMALL != 0 {
+                let binind = bits >> 4;
+                tcache::event(t);
+                if tcache::dalloc_fast(t, binind, p.cast()) {
+                    if crate::stats::STATS {
+                        (*s).deallocated += (*tcache::Tcache::bin(t, binind)).usize as u64;
+                    }
+                    return;
+                }
+            }
+        }
+        free_slow(p)
+    }
+}
+
+#[cold]
+#[inline(never)]
+unsafe fn free_slow(p: *mut c_void) {
     if !p.is_null() {
         ifree(p.cast());
     }
+}
+
+/// Whether `opt.junk` or `opt.zero` is on: the fast paths then defer to the filling paths.
+static FILL_OPTS_ON: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+
+/// Called once at start-up.
+pub(crate) fn boot() {
+    let o = &g().opts;
+    FILL_OPTS_ON.store(cfg!(feature = "fill") && (o.junk || o.zero), core::sync::atomic::Ordering::Relaxed);
 }
 
 /// # Safety

@@ -17,7 +17,8 @@ use crate::chunk_map::{Chunk, ChunkHeader, MapEntry, ALLOCATED, DIRTY, LARGE, SM
 use crate::global::g;
 use crate::mutex::RawMutex;
 use crate::pages;
-use crate::size_classes::{LG_PAGE, PAGE};
+use crate::run_buckets::RunBuckets;
+use crate::size_classes::LG_PAGE;
 use crate::stats::{self, ArenaStats, LargeStats};
 use core::cell::UnsafeCell;
 use core::ptr;
@@ -49,14 +50,10 @@ pub struct Arena {
 
 /// The arena's run-level state (arena lock).
 pub struct ArenaState {
-    /// `avail[n]`: first free run of exactly `n` pages (its map entry), linked through
-    /// `MapEntry::link`.
-    avail: *mut *mut MapEntry,
-    /// Bit `n` set iff `avail[n]` is non-empty.
-    avail_bits: *mut u64,
-    /// Bit `w` set iff `avail_bits[w]` is non-zero.
-    avail_summary: *mut u64,
-    avail_words: usize,
+    /// Free runs by length: `avail[0]` clean (purged or never used) runs, `avail[1]` dirty
+    /// ones. Runs are all clean or all dirty: neighbours coalesce only when they match, and
+    /// allocation takes dirty runs first so that clean pages stay unfaulted.
+    avail: [RunBuckets; 2],
     /// Chunks that have dirty free pages.
     dirty_chunks: *mut ChunkHeader,
     /// One empty chunk kept to avoid mapping churn (its dirty pages count in `ndirty`).
@@ -82,15 +79,13 @@ impl Arena {
     pub fn create(ind: usize) -> *mut Arena {
         let g = g();
         let max_pages = g.max_run_pages;
-        let words = (max_pages + 1).div_ceil(64);
-        let summary_words = words.div_ceil(64);
+        let (Some(clean), Some(dirty)) = (RunBuckets::new(max_pages), RunBuckets::new(max_pages)) else {
+            return ptr::null_mut();
+        };
         let a = crate::base::alloc(core::mem::size_of::<Arena>()) as *mut Arena;
-        let avail = crate::base::alloc((max_pages + 1) * 8) as *mut *mut MapEntry;
-        let bits = crate::base::alloc(words * 8) as *mut u64;
-        let summary = crate::base::alloc(summary_words * 8) as *mut u64;
         let lstats = crate::base::alloc((g.sc.nlclasses + 1) * core::mem::size_of::<LargeStats>()) as *mut LargeStats;
         let bins = crate::base::alloc(g.sc.nbins * core::mem::size_of::<Bin>()) as *mut Bin;
-        if a.is_null() || avail.is_null() || bits.is_null() || summary.is_null() || lstats.is_null() || bins.is_null() {
+        if a.is_null() || lstats.is_null() || bins.is_null() {
             return ptr::null_mut();
         }
         // SAFETY: `a` and `bins` are fresh, zeroed, suitably aligned base memory of the right
@@ -101,10 +96,7 @@ impl Arena {
                 nthreads: AtomicUsize::new(0),
                 lock: RawMutex::new(),
                 state: UnsafeCell::new(ArenaState {
-                    avail,
-                    avail_bits: bits,
-                    avail_summary: summary,
-                    avail_words: words,
+                    avail: [clean, dirty],
                     dirty_chunks: ptr::null_mut(),
                     spare: ptr::null_mut(),
                     to_unmap: ptr::null_mut(),
@@ -155,82 +147,27 @@ impl Arena {
 
     // --- free-run buckets -------------------------------------------------------------
 
-    /// # Safety
-    /// Arena lock held; `e` is the first map entry of a free run of `npages` pages not in a
-    /// bucket.
-    unsafe fn avail_insert(&self, e: *mut MapEntry, npages: usize) {
-        // SAFETY: caller holds the lock; avail has max_run_pages + 1 slots and npages is a
-        // run length within a chunk.
-        unsafe {
-            let st = self.state();
-            let head = st.avail.add(npages);
-            (*e).link = [*head, ptr::null_mut()];
-            if !(*head).is_null() {
-                (**head).link[1] = e;
-            }
-            *head = e;
-            let w = npages / 64;
-            *st.avail_bits.add(w) |= 1 << (npages % 64);
-            *st.avail_summary.add(w / 64) |= 1 << (w % 64);
-        }
-    }
-
-    /// # Safety
-    /// Arena lock held; `e` heads a free run of `npages` pages that is in its bucket.
-    unsafe fn avail_remove(&self, e: *mut MapEntry, npages: usize) {
-        // SAFETY: as in avail_insert; e and its neighbours are live entries of the bucket.
-        unsafe {
-            let st = self.state();
-            let [next, prev] = (*e).link;
-            if !next.is_null() {
-                (*next).link[1] = prev;
-            }
-            if prev.is_null() {
-                *st.avail.add(npages) = next;
-                if next.is_null() {
-                    let w = npages / 64;
-                    let word = st.avail_bits.add(w);
-                    *word &= !(1 << (npages % 64));
-                    if *word == 0 {
-                        *st.avail_summary.add(w / 64) &= !(1 << (w % 64));
-                    }
-                }
-            } else {
-                (*prev).link[0] = next;
-            }
-        }
-    }
-
-    /// The smallest non-empty bucket of at least `npages` pages.
+    /// Files the free run headed by `e` in the set its dirtiness says.
     ///
     /// # Safety
-    /// Arena lock held.
-    unsafe fn avail_first_fit(&self, npages: usize) -> Option<usize> {
-        // SAFETY: caller holds the lock; all indices stay below avail_words.
+    /// Arena lock held; `e` heads a free run of `npages` pages in no bucket.
+    #[inline]
+    unsafe fn avail_insert(&self, e: *mut MapEntry, npages: usize) {
+        // SAFETY: forwarded contract; the lock guards the buckets.
         unsafe {
-            let st = self.state();
-            let mut w = npages / 64;
-            if w >= st.avail_words {
-                return None;
-            }
-            let here = *st.avail_bits.add(w) & (!0u64 << (npages % 64));
-            if here != 0 {
-                return Some(w * 64 + here.trailing_zeros() as usize);
-            }
-            w += 1;
-            let nsummary = st.avail_words.div_ceil(64);
-            let mut s = w / 64;
-            while s < nsummary {
-                let mask = if s == w / 64 { !0u64 << (w % 64) } else { !0 };
-                let bits = *st.avail_summary.add(s) & mask;
-                if bits != 0 {
-                    let word = s * 64 + bits.trailing_zeros() as usize;
-                    let b = *st.avail_bits.add(word);
-                    return Some(word * 64 + b.trailing_zeros() as usize);
-                }
-                s += 1;
-            }
-            None
+            let set = (*e).is_dirty() as usize;
+            self.state().avail[set].insert(e, npages)
+        }
+    }
+
+    /// # Safety
+    /// Arena lock held; `e` heads a free run of `npages` pages that is filed.
+    #[inline]
+    unsafe fn avail_remove(&self, e: *mut MapEntry, npages: usize) {
+        // SAFETY: forwarded contract.
+        unsafe {
+            let set = (*e).is_dirty() as usize;
+            self.state().avail[set].remove(e, npages)
         }
     }
 
@@ -244,11 +181,11 @@ impl Arena {
     pub unsafe fn run_alloc(&self, npages: usize, kind: RunKind, zero: bool) -> *mut u8 {
         let g = g();
         loop {
-            // SAFETY: lock held (caller).
-            if let Some(len) = unsafe { self.avail_first_fit(npages) } {
-                // SAFETY: the bucket is non-empty, so its head is a free run of `len` pages.
+            // SAFETY: lock held (caller); dirty runs first.
+            let fit = unsafe { self.state().avail[1].first_fit(npages).or_else(|| self.state().avail[0].first_fit(npages)) };
+            if let Some((e, len)) = fit {
+                // SAFETY: e heads a filed free run of `len` pages.
                 unsafe {
-                    let e = *self.state().avail.add(len);
                     let c = Chunk::containing(e.cast(), g.chunk_mask);
                     let page = c.page_of_entry(e, g.header_pages);
                     self.avail_remove(e, len);
@@ -273,12 +210,18 @@ impl Arena {
         let spare = core::mem::replace(&mut st.spare, ptr::null_mut());
         if !spare.is_null() {
             let c = Chunk(spare);
-            // SAFETY: the spare is an empty chunk of ours whose map is one free run.
+            // SAFETY: the spare is an empty chunk of ours whose map holds only free runs.
             unsafe {
                 if (*spare).ndirty != 0 {
                     self.dirty_list_insert(spare);
                 }
-                self.avail_insert(c.entry(g.header_pages, g.header_pages), g.max_run_pages);
+                let mut p = g.header_pages;
+                while p < g.sc.chunk_pages {
+                    let e = c.entry(p, g.header_pages);
+                    let len = (*e).value();
+                    self.avail_insert(e, len);
+                    p += len;
+                }
             }
             return true;
         }
@@ -311,36 +254,40 @@ impl Arena {
         let g = g();
         let hp = g.header_pages;
         let run = c.page_addr(page);
-        let mut dirty_taken = 0;
         // SAFETY: pages page..page+len are in the chunk and owned by this (locked) arena.
         unsafe {
-            for p in page..page + npages {
-                let e = c.entry(p, hp);
-                if (*e).is_dirty() {
-                    dirty_taken += 1;
-                    if zero {
-                        ptr::write_bytes(c.page_addr(p), 0, PAGE);
-                    }
+            let flag = (*c.entry(page, hp)).bits & DIRTY;
+            let dirty_taken = if flag != 0 { npages } else { 0 };
+            if zero && flag != 0 {
+                ptr::write_bytes(run, 0, npages << LG_PAGE);
+            }
+            match kind {
+                // A large run's head holds its length and its last page marks it allocated
+                // for the free neighbour after it; interior entries are never read.
+                RunKind::Large => {
+                    (*c.entry(page + npages - 1, hp)).set(ALLOCATED | LARGE, 0);
+                    (*c.entry(page, hp)).set(ALLOCATED | LARGE, npages);
                 }
-                match kind {
-                    RunKind::Large => (*e).set(ALLOCATED | LARGE, if p == page { npages } else { 0 }),
-                    RunKind::Small(bin) => {
+                // Every page of a small run leads `free` to the run header.
+                RunKind::Small(bin) => {
+                    for p in page..page + npages {
+                        let e = c.entry(p, hp);
                         (*e).set(ALLOCATED | SMALL, bin);
                         (*e).link[0] = run.cast();
                     }
                 }
             }
             if len > npages {
-                let rest = page + npages;
-                let first = c.entry(rest, hp);
-                let last = c.entry(page + len - 1, hp);
-                (*first).set((*first).bits & DIRTY, len - npages);
-                (*last).set((*last).bits & DIRTY, len - npages);
-                self.avail_insert(first, len - npages);
+                let rest = len - npages;
+                let first = c.entry(page + npages, hp);
+                (*c.entry(page + len - 1, hp)).set(flag, rest);
+                (*first).set(flag, rest);
+                self.avail_insert(first, rest);
             }
             let st = self.state();
             st.ndirty -= dirty_taken;
             (*c.0).ndirty -= dirty_taken;
+            (*c.0).nused += npages;
             if (*c.0).ndirty == 0 && (*c.0).on_dirty_list {
                 self.dirty_list_remove(c.0);
             }
@@ -384,7 +331,9 @@ impl Arena {
         let g = g();
         // SAFETY: lock held; the tail pages are part of the run.
         unsafe {
+            (*c.entry(page + new - 1, g.header_pages)).set(ALLOCATED | LARGE, 0);
             (*c.entry(page, g.header_pages)).set(ALLOCATED | LARGE, new);
+            (*c.entry(page + new, g.header_pages)).set(ALLOCATED | LARGE, old - new);
             self.run_dalloc(c, page + new, old - new, true);
         }
     }
@@ -421,8 +370,11 @@ impl Arena {
         // SAFETY: all pages touched are in chunk c, owned by this arena; lock held.
         unsafe {
             let st = self.state();
-            for p in page..page + npages {
-                (*c.entry(p, hp)).set(if dirty { DIRTY } else { 0 }, 0);
+            if (*c.entry(page, hp)).bits & SMALL != 0 {
+                // Interior entries of free and large runs must never look small.
+                for p in page..page + npages {
+                    (*c.entry(p, hp)).set(0, 0);
+                }
             }
             if dirty {
                 self.add_active(-(npages as isize));
@@ -432,10 +384,11 @@ impl Arena {
                     self.dirty_list_insert(c.0);
                 }
             }
+            let flag = if dirty { DIRTY } else { 0 };
             let (mut start, mut len) = (page, npages);
             if start > hp {
                 let prev = c.entry(start - 1, hp);
-                if !(*prev).is_allocated() {
+                if !(*prev).is_allocated() && (*prev).bits & DIRTY == flag {
                     let plen = (*prev).value();
                     start -= plen;
                     len += plen;
@@ -445,7 +398,7 @@ impl Arena {
             let end = start + len;
             if end < g.sc.chunk_pages {
                 let next = c.entry(end, hp);
-                if !(*next).is_allocated() {
+                if !(*next).is_allocated() && (*next).bits & DIRTY == flag {
                     let nlen = (*next).value();
                     self.avail_remove(next, nlen);
                     len += nlen;
@@ -453,20 +406,50 @@ impl Arena {
             }
             let first = c.entry(start, hp);
             let last = c.entry(start + len - 1, hp);
-            (*first).set((*first).bits & DIRTY, len);
-            (*last).set((*last).bits & DIRTY, len);
-            if len == g.max_run_pages {
-                self.retire_chunk(c);
-            } else {
-                self.avail_insert(first, len);
+            (*first).set(flag, len);
+            (*last).set(flag, len);
+            self.avail_insert(first, len);
+            if dirty {
+                (*c.0).nused -= npages;
             }
+            if (*c.0).nused == 0 {
+                self.maybe_retire(c);
+            }
+        }
+    }
+
+    /// Retires chunk `c` if nothing in it is allocated or held by a purge in progress.
+    ///
+    /// # Safety
+    /// Arena lock held; `c` is a chunk of this arena with no allocated runs.
+    unsafe fn maybe_retire(&self, c: Chunk) {
+        let g = g();
+        let hp = g.header_pages;
+        // SAFETY: lock held; the walk visits run heads of this chunk only.
+        unsafe {
+            let mut p = hp;
+            while p < g.sc.chunk_pages {
+                let e = c.entry(p, hp);
+                if (*e).is_allocated() {
+                    return;
+                }
+                p += (*e).value();
+            }
+            let mut p = hp;
+            while p < g.sc.chunk_pages {
+                let e = c.entry(p, hp);
+                let len = (*e).value();
+                self.avail_remove(e, len);
+                p += len;
+            }
+            self.retire_chunk(c);
         }
     }
 
     /// An emptied chunk becomes the spare; the previous spare is queued for unmapping.
     ///
     /// # Safety
-    /// Arena lock held; `c` is entirely free and out of the buckets.
+    /// Arena lock held; `c` holds only free runs, none of them filed.
     unsafe fn retire_chunk(&self, c: Chunk) {
         // SAFETY: lock held; c is ours and empty.
         unsafe {
@@ -531,7 +514,9 @@ impl Arena {
 
     // --- purging ----------------------------------------------------------------------
 
-    /// Purges if dirty pages exceed both a chunk's worth and `nactive >> lg_dirty_mult`.
+    /// Purges when dirty pages exceed the manual's limit: `nactive >> lg_dirty_mult` or one
+    /// chunk's worth, whichever is greater. It purges down to half the limit, so that madvise
+    /// calls come in batches rather than one per free.
     ///
     /// # Safety
     /// Arena lock held.
@@ -542,9 +527,10 @@ impl Arena {
         }
         // SAFETY: lock held.
         let st = unsafe { self.state() };
-        if st.ndirty > g.sc.chunk_pages && st.ndirty > st.nactive >> g.opts.lg_dirty_mult {
+        let limit = (st.nactive >> g.opts.lg_dirty_mult).max(g.sc.chunk_pages);
+        if st.ndirty > limit {
             // SAFETY: lock held.
-            unsafe { self.purge(st.nactive >> g.opts.lg_dirty_mult) };
+            unsafe { self.purge(limit / 2) };
         }
     }
 
@@ -572,14 +558,12 @@ impl Arena {
                         let e = ch.entry(p, hp);
                         let len = self.run_pages_at(e);
                         if !(*e).is_allocated() {
-                            let d = (p..p + len).filter(|&q| (*ch.entry(q, hp)).is_dirty()).count();
+                            // Free runs are all dirty or all clean.
+                            let d = if (*e).is_dirty() { len } else { 0 };
                             if d > 0 {
                                 self.avail_remove(e, len);
-                                for q in p..p + len {
-                                    let eq = ch.entry(q, hp);
-                                    (*eq).set(((*eq).bits & DIRTY) | ALLOCATED, 0);
-                                }
-                                (*e).set(((*e).bits & DIRTY) | ALLOCATED, len);
+                                (*ch.entry(p + len - 1, hp)).set(DIRTY | ALLOCATED, 0);
+                                (*e).set(DIRTY | ALLOCATED, len);
                                 self.state().ndirty -= d;
                                 (*c).ndirty -= d;
                                 held[nheld] = (ch, p, len);
@@ -612,20 +596,9 @@ impl Arena {
                 let mut nmadvise = 0;
                 let mut npurged = 0;
                 for &(ch, page, len) in &held[..nheld] {
-                    let mut q = page;
-                    while q < page + len {
-                        if !(*ch.entry(q, hp)).is_dirty() {
-                            q += 1;
-                            continue;
-                        }
-                        let start = q;
-                        while q < page + len && (*ch.entry(q, hp)).is_dirty() {
-                            q += 1;
-                        }
-                        pages::purge(ch.page_addr(start), (q - start) << LG_PAGE);
-                        nmadvise += 1;
-                        npurged += q - start;
-                    }
+                    pages::purge(ch.page_addr(page), len << LG_PAGE);
+                    nmadvise += 1;
+                    npurged += len;
                 }
                 self.lock.lock();
                 stats::update(|| {

@@ -71,6 +71,8 @@ pub struct ChunkHeader {
     pub dirty_prev: *mut ChunkHeader,
     /// Dirty free pages in this chunk (arena lock).
     pub ndirty: usize,
+    /// Pages in allocated runs (arena lock); the chunk is empty when this drops to zero.
+    pub nused: usize,
     /// Whether the chunk is on its arena's dirty list (arena lock).
     pub on_dirty_list: bool,
 }

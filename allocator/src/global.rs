@@ -29,12 +29,14 @@ impl Globals {
     }
 }
 
-struct GlobalCell(UnsafeCell<Option<Globals>>);
+struct GlobalCell(UnsafeCell<Globals>);
 // SAFETY: written once during start-up under INIT_LOCK, before INITIALIZED is released;
 // read-only afterwards.
 unsafe impl Sync for GlobalCell {}
 
-static GLOBALS: GlobalCell = GlobalCell(UnsafeCell::new(None));
+// SAFETY: every field of Globals is valid all-zero (integers, bools, null pointers, enums
+// whose first variant is 0, unlocked locks).
+static GLOBALS: GlobalCell = GlobalCell(UnsafeCell::new(unsafe { core::mem::MaybeUninit::zeroed().assume_init() }));
 static INITIALIZED: AtomicBool = AtomicBool::new(false);
 pub static INIT_LOCK: RawMutex = RawMutex::new();
 /// Serialises arena creation.
@@ -45,12 +47,10 @@ pub static ARENAS_LOCK: Mutex<()> = Mutex::new(());
 /// Only call after [`init`] returned true (every allocation entry point does so first).
 #[inline(always)]
 pub fn g() -> &'static Globals {
-    // SAFETY: GLOBALS is Some once INITIALIZED is set, and never written again; callers run
-    // after init (Acquire in `is_initialized` or in a thread that performed init).
-    match unsafe { &*GLOBALS.0.get() } {
-        Some(g) => g,
-        None => crate::message::fatal("allocator used before initialisation"),
-    }
+    // SAFETY: GLOBALS is written once, before INITIALIZED is released, and never again;
+    // callers run after init (Acquire in `is_initialized`, or a thread cache that was made
+    // after it). Before init it reads as zeros, which no caller reaches.
+    unsafe { &*GLOBALS.0.get() }
 }
 
 #[inline(always)]
@@ -124,12 +124,14 @@ fn init_locked() -> bool {
         rtree,
     };
     // SAFETY: INIT_LOCK is held and INITIALIZED is false, so no reader exists yet.
-    unsafe { *GLOBALS.0.get() = Some(globals) };
+    unsafe { *GLOBALS.0.get() = globals };
     if arena::get_or_create(0).is_null() {
         return false;
     }
     // SAFETY: the handlers are plain functions that take and release this allocator's locks.
     unsafe { libc::pthread_atfork(Some(prefork), Some(postfork_parent), Some(postfork_child)) };
+    crate::tcache::boot();
+    crate::api::boot();
     crate::thread::init_key();
     INITIALIZED.store(true, Ordering::Release);
     true

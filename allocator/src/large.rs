@@ -94,21 +94,32 @@ pub fn malloc_aligned(arena: &Arena, size: usize, alignment: usize, zero: bool) 
     p
 }
 
-/// Frees the large object at `p`, page `page` of chunk `c`.
+/// Frees the large object at page `page` of chunk `c`.
 ///
 /// # Safety
-/// `p` is a live large object of `arena`.
+/// The object is a live large object of `arena`.
 pub unsafe fn dalloc(arena: &Arena, c: Chunk, page: usize) {
-    let g = g();
     arena.lock.lock();
-    // SAFETY: arena lock held; the run head holds the length.
+    // SAFETY: arena lock held; forwarded contract.
     unsafe {
-        let npages = (*c.entry(page, g.header_pages)).value();
-        arena.run_dalloc(c, page, npages, true);
-        note_dalloc(arena, npages);
+        dalloc_locked(arena, c, page);
         arena.maybe_purge();
     }
     arena.unlock();
+}
+
+/// Frees the large object at page `page` of chunk `c` under a lock the caller holds (the
+/// thread cache flushes many at once); the caller purges when done.
+///
+/// # Safety
+/// Arena lock held; the object is a live large object of `arena`.
+pub unsafe fn dalloc_locked(arena: &Arena, c: Chunk, page: usize) {
+    // SAFETY: arena lock held; the run head holds the length.
+    unsafe {
+        let npages = (*c.entry(page, g().header_pages)).value();
+        arena.run_dalloc(c, page, npages, true);
+        note_dalloc(arena, npages);
+    }
 }
 
 /// Resizes the large object at page `page` of `c` to `new_size` bytes (a page multiple) in

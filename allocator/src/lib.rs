@@ -36,9 +36,11 @@ pub mod message;
 pub mod mutex;
 pub mod pages;
 pub mod rtree;
+pub mod run_buckets;
 pub mod size_classes;
 pub mod stats;
 pub mod stats_print;
+pub mod tcache;
 pub mod thread;
 
 use core::alloc::{GlobalAlloc, Layout};

@@ -8,16 +8,23 @@
 //! state, so no lock guards it.
 
 use crate::arena::{self, Arena};
+use crate::tcache::{self, Tcache};
 use core::ptr;
 use core::sync::atomic::{AtomicU32, Ordering};
 
+#[repr(C)]
 pub struct ThreadState {
+    /// The thread cache; null until the first allocation's slow path makes it, and when
+    /// caching is off or the thread is exiting. First, so the fast path reads offset 0.
+    pub tcache: *mut Tcache,
     pub arena: *mut Arena,
     /// `thread.allocated` / `thread.deallocated`.
     pub allocated: u64,
     pub deallocated: u64,
     /// Whether the exit destructor is armed for this thread.
     armed: bool,
+    /// The exit destructor has run: serve this thread without a cache from now on.
+    exiting: bool,
 }
 
 /// Bytes reserved for the thread state in the static TLS block.
@@ -94,8 +101,14 @@ fn arm(s: &mut ThreadState) {
 
 extern "C" fn thread_exit(_value: *mut libc::c_void) {
     let s = state();
-    // SAFETY: only this (exiting) thread touches its state.
+    // SAFETY: only this (exiting) thread touches its state; its cache is unreachable once
+    // taken out of the state.
     unsafe {
+        (*s).exiting = true;
+        let t = core::mem::replace(&mut (*s).tcache, ptr::null_mut());
+        if !t.is_null() {
+            tcache::destroy(t);
+        }
         let a = core::mem::replace(&mut (*s).arena, ptr::null_mut());
         if !a.is_null() {
             (*a).nthreads.fetch_sub(1, Ordering::Relaxed);
@@ -165,6 +178,44 @@ pub fn bind(a: *mut Arena) {
             (*old).nthreads.fetch_sub(1, Ordering::Relaxed);
         }
         (*a).nthreads.fetch_add(1, Ordering::Relaxed);
+        if !(*s).tcache.is_null() {
+            (*(*s).tcache).arena = a;
+        }
         arm(&mut *s);
+    }
+}
+
+/// The calling thread's cache (null if it has none).
+#[inline(always)]
+pub fn tcache() -> *mut Tcache {
+    // SAFETY: the thread's own state.
+    unsafe { (*state()).tcache }
+}
+
+/// The calling thread's cache, made on first use; null when caching is off, the thread is
+/// exiting, or memory ran out.
+#[inline]
+pub fn tcache_or_create() -> *mut Tcache {
+    let t = tcache();
+    if !t.is_null() {
+        return t;
+    }
+    make_tcache()
+}
+
+#[cold]
+#[inline(never)]
+fn make_tcache() -> *mut Tcache {
+    let s = state();
+    // SAFETY: the thread's own state.
+    unsafe {
+        if !crate::global::g().opts.tcache || (*s).exiting {
+            return ptr::null_mut();
+        }
+        let a = arena() as *const Arena as *mut Arena;
+        let t = tcache::create(a);
+        (*s).tcache = t;
+        arm(&mut *s);
+        t
     }
 }

@@ -1,0 +1,498 @@
+//! Thread caches: per-thread stacks of free objects for every small class and for large classes
+//! up to 2^`opt.lg_tcache_max`, so most allocations take no lock.
+//!
+//! Mirrors jemalloc 2.2.1 `tcache.c` / `tcache.h`. Entry points: [`alloc`] and [`dalloc`], the
+//! lock-free fast paths (a pop or push on the thread's own stack), their `#[cold]` miss paths
+//! (fill from the arena's bin in one batch; flush half the stack back), the incremental garbage
+//! collector ([`event`]: one bin every `2^lg_tcache_gc_sweep / nhbins` events, flushing
+//! three quarters of what stayed unused since the last visit and tuning the fill size), and
+//! [`flush_current_thread`] / [`destroy`] for `tcache.flush` and thread exit.
+//!
+//! The cache meets the arena at one seam: [`crate::bin::fill`] and the flush loop below, which
+//! returns every object to the arena that owns it (objects freed by a thread other than their
+//! allocator's go home). Only the owning thread touches its cache, so no lock guards it; caches
+//! of exited threads are recycled through a pool under [`crate::thread::pool_lock`].
+
+use crate::arena::Arena;
+use crate::bin;
+use crate::chunk_map::Chunk;
+use crate::global::g;
+use crate::large;
+use crate::size_classes::{LG_PAGE, PAGE};
+use crate::stats;
+use crate::thread;
+use core::ptr;
+use core::sync::atomic::{AtomicUsize, Ordering};
+
+/// Most objects a small class keeps (jemalloc's `TCACHE_NSLOTS_SMALL_MAX`).
+const NSLOTS_SMALL_MAX: usize = 200;
+/// Fewest slots a small class gets, so classes with one or two regions per run still batch.
+const NSLOTS_SMALL_MIN: usize = 8;
+/// Objects each large class keeps (jemalloc's `TCACHE_NSLOTS_LARGE`).
+const NSLOTS_LARGE: usize = 20;
+
+/// One size class of a thread's cache.
+#[repr(C)]
+pub struct TcacheBin {
+    /// Stack of cached objects; the top (`avail[ncached - 1]`) is handed out first.
+    pub avail: *mut *mut u8,
+    pub ncached: u32,
+    pub ncached_max: u32,
+    /// Fewest objects cached since the last GC visit; -1 if the stack ran dry.
+    pub low_water: i32,
+    /// Fills take `ncached_max >> lg_fill_div` objects.
+    pub lg_fill_div: u32,
+    /// The class size.
+    pub usize: u32,
+    /// Requests served since the last merge into the arena's statistics.
+    pub nrequests: u64,
+}
+
+/// A thread's cache: a header followed by `nhbins` bins and their stacks.
+#[repr(C)]
+pub struct Tcache {
+    /// The arena fills come from (the thread's arena).
+    pub arena: *mut Arena,
+    /// Events until the next GC step.
+    gc_ticks: u32,
+    next_gc_bin: u32,
+    /// Link in the pool of caches of exited threads.
+    pool_next: *mut Tcache,
+    // Followed by [TcacheBin; nhbins] and the stacks.
+}
+
+/// Per-process cache geometry, set once at start-up.
+struct Geometry {
+    nhbins: AtomicUsize,
+    bytes: AtomicUsize,
+    gc_incr: AtomicUsize,
+    max_class: AtomicUsize,
+}
+
+static GEOMETRY: Geometry = Geometry {
+    nhbins: AtomicUsize::new(0),
+    bytes: AtomicUsize::new(0),
+    gc_incr: AtomicUsize::new(0),
+    max_class: AtomicUsize::new(0),
+};
+
+/// Caches of exited threads, ready for reuse (thread::pool_lock).
+static mut POOL: *mut Tcache = ptr::null_mut();
+
+fn slots(binind: usize) -> usize {
+    let g = g();
+    if binind < g.sc.nbins {
+        (2 * g.sc.bins[binind].nregs as usize).clamp(NSLOTS_SMALL_MIN, NSLOTS_SMALL_MAX)
+    } else {
+        NSLOTS_LARGE
+    }
+}
+
+/// Largest class cached: 2^lg_tcache_max, at least the largest small class, at most the
+/// largest large class.
+pub fn max_class() -> usize {
+    GEOMETRY.max_class.load(Ordering::Relaxed)
+}
+
+/// Number of cached classes (`arenas.nhbins`).
+pub fn nhbins() -> usize {
+    GEOMETRY.nhbins.load(Ordering::Relaxed)
+}
+
+/// Sizes the caches for the options. Called once at start-up, before any cache exists.
+pub fn boot() {
+    let g = g();
+    let lg = g.opts.lg_tcache_max.min(usize::BITS as usize - 1);
+    let max = (1usize << lg).clamp(g.sc.sspace_max, g.sc.arena_maxclass) & !(PAGE - 1);
+    let max = max.max(g.sc.sspace_max);
+    let nlarge = if max > g.sc.sspace_max { max >> LG_PAGE } else { 0 };
+    let nhbins = g.sc.nbins + nlarge;
+    GEOMETRY.nhbins.store(nhbins, Ordering::Relaxed);
+    GEOMETRY.max_class.store(if nlarge > 0 { max } else { g.sc.sspace_max }, Ordering::Relaxed);
+    let stacks: usize = (0..nhbins).map(slots).sum();
+    let bytes = core::mem::size_of::<Tcache>() + nhbins * core::mem::size_of::<TcacheBin>() + stacks * 8;
+    GEOMETRY.bytes.store(bytes, Ordering::Relaxed);
+    let incr = if g.opts.lg_tcache_gc_sweep < 0 {
+        u32::MAX as usize
+    } else {
+        let sweep = 1usize << (g.opts.lg_tcache_gc_sweep as u32).min(31);
+        sweep.div_ceil(nhbins).max(1)
+    };
+    GEOMETRY.gc_incr.store(incr, Ordering::Relaxed);
+}
+
+/// The bin index of a cached class of `size` bytes (small bins first, then one per page).
+#[inline(always)]
+pub fn bin_of_size(size: usize) -> usize {
+    let g = g();
+    if size <= g.sc.sspace_max {
+        g.sc.small_bin(size)
+    } else {
+        g.sc.nbins + ((size + PAGE - 1) >> LG_PAGE) - 1
+    }
+}
+
+impl Tcache {
+    /// Bin `i`.
+    ///
+    /// # Safety
+    /// `this` is a live cache and `i < nhbins`.
+    #[inline(always)]
+    pub unsafe fn bin(this: *mut Tcache, i: usize) -> *mut TcacheBin {
+        // SAFETY: the bins follow the header; the caller keeps i in range.
+        unsafe { (this.add(1) as *mut TcacheBin).add(i) }
+    }
+}
+
+/// A cache for the calling thread, bound to `arena`; null when out of memory.
+pub fn create(arena: *mut Arena) -> *mut Tcache {
+    let g = g();
+    let nhbins = nhbins();
+    let bytes = GEOMETRY.bytes.load(Ordering::Relaxed);
+    thread::pool_lock().lock();
+    // SAFETY: POOL is only touched under pool_lock.
+    let recycled = unsafe {
+        let t = POOL;
+        if !t.is_null() {
+            POOL = (*t).pool_next;
+        }
+        t
+    };
+    thread::pool_lock().unlock();
+    let t = if recycled.is_null() { crate::base::alloc(bytes) as *mut Tcache } else { recycled };
+    if t.is_null() {
+        return t;
+    }
+    // SAFETY: t is `bytes` long and ours alone; the stacks follow the bins.
+    unsafe {
+        t.write(Tcache {
+            arena,
+            gc_ticks: GEOMETRY.gc_incr.load(Ordering::Relaxed).min(u32::MAX as usize) as u32,
+            next_gc_bin: 0,
+            pool_next: ptr::null_mut(),
+        });
+        let mut stack = Tcache::bin(t, nhbins) as *mut *mut u8;
+        for i in 0..nhbins {
+            let n = slots(i);
+            let usize_ = if i < g.sc.nbins { g.sc.bins[i].reg_size as usize } else { (i - g.sc.nbins + 1) << LG_PAGE };
+            Tcache::bin(t, i).write(TcacheBin {
+                avail: stack,
+                ncached: 0,
+                ncached_max: n as u32,
+                low_water: 0,
+                lg_fill_div: 1,
+                usize: usize_ as u32,
+                nrequests: 0,
+            });
+            stack = stack.add(n);
+        }
+    }
+    t
+}
+
+/// Pops a cached object of bin `binind`, or returns null on a miss.
+///
+/// # Safety
+/// `t` is the calling thread's live cache and `binind < nhbins`.
+#[inline(always)]
+pub unsafe fn alloc_fast(t: *mut Tcache, binind: usize) -> *mut u8 {
+    // SAFETY: the caller's cache; ncached indexes within the stack.
+    unsafe {
+        let b = &mut *Tcache::bin(t, binind);
+        if b.ncached == 0 {
+            return ptr::null_mut();
+        }
+        b.ncached -= 1;
+        if (b.ncached as i32) < b.low_water {
+            b.low_water = b.ncached as i32;
+        }
+        b.nrequests += 1;
+        *b.avail.add(b.ncached as usize)
+    }
+}
+
+/// An object of bin `binind`: from the cache, else filled from the arena (small) or taken
+/// from it directly (large). Null when out of memory.
+///
+/// # Safety
+/// `t` is the calling thread's live cache and `binind < nhbins`.
+#[inline]
+pub unsafe fn alloc(t: *mut Tcache, binind: usize) -> *mut u8 {
+    // SAFETY: forwarded contract.
+    unsafe {
+        event(t);
+        let p = alloc_fast(t, binind);
+        if !p.is_null() {
+            return p;
+        }
+        alloc_miss(t, binind)
+    }
+}
+
+/// # Safety
+/// As [`alloc`].
+#[cold]
+#[inline(never)]
+unsafe fn alloc_miss(t: *mut Tcache, binind: usize) -> *mut u8 {
+    let g = g();
+    // SAFETY: the caller's cache; the arena lives forever.
+    unsafe {
+        let b = &mut *Tcache::bin(t, binind);
+        b.low_water = -1;
+        let arena = &*(*t).arena;
+        if binind >= g.sc.nbins {
+            let p = large::malloc(arena, b.usize as usize, false);
+            if !p.is_null() {
+                b.nrequests += 1;
+            }
+            return p;
+        }
+        let want = ((b.ncached_max >> b.lg_fill_div) as usize).max(1);
+        let out = core::slice::from_raw_parts_mut(b.avail, want);
+        let n = bin::fill(arena, binind, out);
+        if n == 0 {
+            return ptr::null_mut();
+        }
+        // The fill returned ascending addresses; reverse so the lowest is on top.
+        out[..n].reverse();
+        b.ncached = n as u32 - 1;
+        b.nrequests += 1;
+        *b.avail.add(n - 1)
+    }
+}
+
+/// Caches the freed object `p` of bin `binind` if there is room, returning whether it did.
+///
+/// # Safety
+/// `t` is the calling thread's live cache, `binind < nhbins`, and `p` a live object of that
+/// class.
+#[inline(always)]
+pub unsafe fn dalloc_fast(t: *mut Tcache, binind: usize, p: *mut u8) -> bool {
+    // SAFETY: the caller's cache; ncached < ncached_max indexes within the stack.
+    unsafe {
+        let b = &mut *Tcache::bin(t, binind);
+        if b.ncached == b.ncached_max {
+            return false;
+        }
+        if b.ncached > 0 && *b.avail.add(b.ncached as usize - 1) == p {
+            double_free();
+        }
+        *b.avail.add(b.ncached as usize) = p;
+        b.ncached += 1;
+        true
+    }
+}
+
+#[cold]
+fn double_free() -> ! {
+    crate::message::fatal("free(): double free (the object was freed twice in a row)")
+}
+
+/// Caches the freed object `p` of bin `binind`, flushing half the stack first if it is full.
+///
+/// # Safety
+/// As [`dalloc_fast`].
+#[inline]
+pub unsafe fn dalloc(t: *mut Tcache, binind: usize, p: *mut u8) {
+    // SAFETY: forwarded contract.
+    unsafe {
+        event(t);
+        if !dalloc_fast(t, binind, p) {
+            dalloc_miss(t, binind, p);
+        }
+    }
+}
+
+/// # Safety
+/// As [`dalloc_fast`].
+#[cold]
+#[inline(never)]
+unsafe fn dalloc_miss(t: *mut Tcache, binind: usize, p: *mut u8) {
+    // SAFETY: forwarded contract; after the flush there is room.
+    unsafe {
+        let max = (*Tcache::bin(t, binind)).ncached_max;
+        flush(t, binind, max as usize / 2);
+        let ok = dalloc_fast(t, binind, p);
+        debug_assert!(ok);
+    }
+}
+
+/// Counts one cache event and runs a GC step when due.
+///
+/// # Safety
+/// `t` is the calling thread's live cache.
+#[inline(always)]
+pub unsafe fn event(t: *mut Tcache) {
+    // SAFETY: the caller's cache.
+    unsafe {
+        (*t).gc_ticks -= 1;
+        if (*t).gc_ticks == 0 {
+            gc_step(t);
+        }
+    }
+}
+
+/// One incremental GC step: visit the next bin, flush three quarters of the objects that sat
+/// unused since the last visit, and adapt the fill size (smaller if objects sat unused, larger
+/// if the stack ran dry).
+///
+/// # Safety
+/// `t` is the calling thread's live cache.
+#[cold]
+#[inline(never)]
+unsafe fn gc_step(t: *mut Tcache) {
+    // SAFETY: the caller's cache; next_gc_bin < nhbins.
+    unsafe {
+        (*t).gc_ticks = GEOMETRY.gc_incr.load(Ordering::Relaxed).min(u32::MAX as usize) as u32;
+        let i = (*t).next_gc_bin as usize;
+        let b = Tcache::bin(t, i);
+        let low = (*b).low_water;
+        if low > 0 {
+            let low = low as u32;
+            let keep = (*b).ncached - low + (low >> 2);
+            flush(t, i, keep as usize);
+            if ((*b).ncached_max >> ((*b).lg_fill_div + 1)) >= 1 {
+                (*b).lg_fill_div += 1;
+            }
+        } else if low < 0 && (*b).lg_fill_div > 1 {
+            (*b).lg_fill_div -= 1;
+        }
+        (*b).low_water = (*b).ncached as i32;
+        (*t).next_gc_bin = ((i + 1) % nhbins()) as u32;
+    }
+}
+
+/// Returns all but the `keep` most recently cached objects of bin `binind` to the arenas
+/// that own them, one arena (one lock) at a time.
+///
+/// # Safety
+/// `t` is the calling thread's live cache and `binind < nhbins`.
+pub unsafe fn flush(t: *mut Tcache, binind: usize, keep: usize) {
+    let g = g();
+    // SAFETY: the caller's cache; every cached object is a live object of this class whose
+    // chunk header names its arena.
+    unsafe {
+        let b = &mut *Tcache::bin(t, binind);
+        let ncached = b.ncached as usize;
+        if keep >= ncached {
+            return;
+        }
+        let mut left = ncached - keep;
+        let objs = b.avail;
+        let own = (*t).arena;
+        let small = binind < g.sc.nbins;
+        while left > 0 {
+            let first = Chunk::containing(*objs, g.chunk_mask);
+            let arena = &*(*first.0).arena;
+            if small {
+                arena.bin(binind).lock.lock();
+            } else {
+                arena.lock.lock();
+            }
+            if ptr::eq(arena, own) {
+                merge_requests(arena, binind, b);
+            }
+            let mut deferred = 0;
+            for j in 0..left {
+                let p = *objs.add(j);
+                let c = Chunk::containing(p, g.chunk_mask);
+                if !ptr::eq((*c.0).arena, arena) {
+                    *objs.add(deferred) = p;
+                    deferred += 1;
+                    continue;
+                }
+                let page = c.page_of(p);
+                if small {
+                    let e = c.entry(page, g.header_pages);
+                    arena.bin(binind).locked().dalloc_locked(arena, (*e).link[0].cast(), p);
+                } else {
+                    large::dalloc_locked(arena, c, page);
+                }
+            }
+            if small {
+                stats::update(|| arena.bin(binind).locked().stats.nflushes += 1);
+                arena.bin(binind).lock.unlock();
+            } else {
+                arena.maybe_purge();
+                arena.unlock();
+            }
+            left = deferred;
+        }
+        ptr::copy(objs.add(ncached - keep), objs, keep);
+        b.ncached = keep as u32;
+        if (b.ncached as i32) < b.low_water {
+            b.low_water = b.ncached as i32;
+        }
+    }
+}
+
+/// Folds the cache's request count into its own arena's statistics.
+///
+/// # Safety
+/// The bin lock (small) or arena lock (large) of `arena` is held.
+unsafe fn merge_requests(arena: &Arena, binind: usize, b: &mut TcacheBin) {
+    let g = g();
+    let n = core::mem::take(&mut b.nrequests);
+    stats::update(|| {
+        // SAFETY: the matching lock is held (caller).
+        unsafe {
+            if binind < g.sc.nbins {
+                arena.bin(binind).locked().stats.nrequests += n;
+            } else {
+                arena.state().stats.nrequests_large += n;
+                arena.lstats(binind - g.sc.nbins + 1).nrequests += n;
+            }
+        }
+    });
+}
+
+/// Empties every bin of the cache `t`.
+///
+/// # Safety
+/// `t` is the calling thread's live cache.
+pub unsafe fn flush_all(t: *mut Tcache) {
+    let g = g();
+    for i in 0..nhbins() {
+        // SAFETY: forwarded contract.
+        unsafe {
+            flush(t, i, 0);
+            let b = &mut *Tcache::bin(t, i);
+            if b.nrequests > 0 {
+                let arena = &*(*t).arena;
+                if i < g.sc.nbins {
+                    arena.bin(i).lock.lock();
+                    merge_requests(arena, i, b);
+                    arena.bin(i).lock.unlock();
+                } else {
+                    arena.lock.lock();
+                    merge_requests(arena, i, b);
+                    arena.unlock();
+                }
+            }
+        }
+    }
+}
+
+/// `tcache.flush`: empties the calling thread's cache, if it has one.
+pub fn flush_current_thread() {
+    let t = thread::tcache();
+    if !t.is_null() {
+        // SAFETY: the calling thread's own live cache.
+        unsafe { flush_all(t) };
+    }
+}
+
+/// Empties the cache and puts it in the pool for a future thread.
+///
+/// # Safety
+/// `t` is the calling (exiting) thread's live cache, no longer reachable from its state.
+pub unsafe fn destroy(t: *mut Tcache) {
+    // SAFETY: forwarded contract; POOL is only touched under pool_lock.
+    unsafe {
+        flush_all(t);
+        thread::pool_lock().lock();
+        (*t).pool_next = POOL;
+        POOL = t;
+        thread::pool_lock().unlock();
+    }
+}
