@@ -649,7 +649,10 @@ pub unsafe extern "C" fn rallocm(inout: *mut *mut c_void, rsize: *mut usize, siz
             None => return ALLOCM_ERR_NOT_MOVED,
         }
     } else {
-        match iralloc_in_place(p, size, extra, zero).filter(|_| p as usize & (alignment - 1) == 0) {
+        // A misaligned object must move: resizing it in place first would be wasted work and
+        // would leave the resize out of the thread's counters.
+        let in_place = if p as usize & (alignment - 1) == 0 { iralloc_in_place(p, size, extra, zero) } else { None };
+        match in_place {
             Some(new) => {
                 account_resize(old, new);
                 p
