@@ -5,7 +5,9 @@
 //! with a two-level bitmap over the buckets, so a request takes the smallest run that fits
 //! (best fit) in O(1). Freed runs coalesce with free neighbours through the page map. Dirty
 //! (freed, not yet purged) pages are counted and purged with `madvise(MADV_DONTNEED)` under the
-//! `opt.lg_dirty_mult` rule; a chunk that empties is kept as the one spare or unmapped.
+//! `opt.lg_dirty_mult` rule, extended by what the arena is about to reuse (see
+//! [`Arena::maybe_purge`]); chunks that empty are cached while the dirty allowance has room
+//! and unmapped, oldest first, when it has not.
 //!
 //! Locking: [`Arena::lock`] guards everything in [`ArenaState`] and the page maps of the
 //! arena's chunks. Lock order is bin lock, then arena lock. The lock is dropped around mmap,
@@ -56,13 +58,18 @@ pub struct ArenaState {
     avail: [RunBuckets; 2],
     /// Chunks that have dirty free pages.
     dirty_chunks: *mut ChunkHeader,
-    /// One empty chunk kept to avoid mapping churn (its dirty pages count in `ndirty`).
-    spare: *mut ChunkHeader,
+    /// Empty chunks kept to avoid mapping churn, newest first, linked through
+    /// `dirty_next`/`dirty_prev` (their dirty pages count in `ndirty`).
+    empty_head: *mut ChunkHeader,
+    empty_tail: *mut ChunkHeader,
+    /// Pages recently taken for runs, decayed by 1/64 at every run allocation and free: the
+    /// dirty memory the arena's own churn is about to reuse.
+    recent_pages: usize,
     /// Emptied chunks to unmap once the lock is dropped, linked through `dirty_next`.
     to_unmap: *mut ChunkHeader,
     /// Pages in allocated runs.
     pub nactive: usize,
-    /// Dirty pages in free runs and in the spare.
+    /// Dirty pages in free runs and in cached empty chunks.
     pub ndirty: usize,
     pub stats: ArenaStats,
     /// `nlclasses + 1` entries, indexed by page count.
@@ -98,7 +105,9 @@ impl Arena {
                 state: UnsafeCell::new(ArenaState {
                     avail: [clean, dirty],
                     dirty_chunks: ptr::null_mut(),
-                    spare: ptr::null_mut(),
+                    empty_head: ptr::null_mut(),
+                    empty_tail: ptr::null_mut(),
+                    recent_pages: 0,
                     to_unmap: ptr::null_mut(),
                     nactive: 0,
                     ndirty: 0,
@@ -199,7 +208,8 @@ impl Arena {
         }
     }
 
-    /// Gives the arena a free chunk: the spare, or a new one mapped with the lock dropped.
+    /// Gives the arena a free chunk: the newest cached empty one, or a new one mapped with the
+    /// lock dropped.
     ///
     /// # Safety
     /// Arena lock held.
@@ -207,11 +217,12 @@ impl Arena {
         let g = g();
         // SAFETY: lock held.
         let st = unsafe { self.state() };
-        let spare = core::mem::replace(&mut st.spare, ptr::null_mut());
+        let spare = st.empty_head;
         if !spare.is_null() {
             let c = Chunk(spare);
-            // SAFETY: the spare is an empty chunk of ours whose map holds only free runs.
+            // SAFETY: a cached chunk is an empty chunk of ours whose map holds only free runs.
             unsafe {
+                self.empty_remove(spare);
                 if (*spare).ndirty != 0 {
                     self.dirty_list_insert(spare);
                 }
@@ -288,6 +299,7 @@ impl Arena {
             st.ndirty -= dirty_taken;
             (*c.0).ndirty -= dirty_taken;
             (*c.0).nused += npages;
+            st.recent_pages = st.recent_pages - (st.recent_pages >> 6) + npages;
             if (*c.0).ndirty == 0 && (*c.0).on_dirty_list {
                 self.dirty_list_remove(c.0);
             }
@@ -377,6 +389,7 @@ impl Arena {
                 }
             }
             if dirty {
+                st.recent_pages -= st.recent_pages >> 6;
                 self.add_active(-(npages as isize));
                 st.ndirty += npages;
                 (*c.0).ndirty += npages;
@@ -446,7 +459,7 @@ impl Arena {
         }
     }
 
-    /// An emptied chunk becomes the spare; the previous spare is queued for unmapping.
+    /// An emptied chunk joins the cache of empty chunks; the purge decides when it goes.
     ///
     /// # Safety
     /// Arena lock held; `c` holds only free runs, none of them filed.
@@ -457,9 +470,33 @@ impl Arena {
             if (*c.0).on_dirty_list {
                 self.dirty_list_remove(c.0);
             }
-            let old = core::mem::replace(&mut st.spare, c.0);
-            if !old.is_null() {
-                self.queue_unmap(old);
+            (*c.0).dirty_prev = ptr::null_mut();
+            (*c.0).dirty_next = st.empty_head;
+            if st.empty_head.is_null() {
+                st.empty_tail = c.0;
+            } else {
+                (*st.empty_head).dirty_prev = c.0;
+            }
+            st.empty_head = c.0;
+        }
+    }
+
+    /// # Safety
+    /// Arena lock held; `c` is in the empty-chunk cache.
+    unsafe fn empty_remove(&self, c: *mut ChunkHeader) {
+        // SAFETY: lock held; the cache links chunk headers of this arena.
+        unsafe {
+            let st = self.state();
+            let (next, prev) = ((*c).dirty_next, (*c).dirty_prev);
+            if next.is_null() {
+                st.empty_tail = prev;
+            } else {
+                (*next).dirty_prev = prev;
+            }
+            if prev.is_null() {
+                st.empty_head = next;
+            } else {
+                (*prev).dirty_next = next;
             }
         }
     }
@@ -514,9 +551,13 @@ impl Arena {
 
     // --- purging ----------------------------------------------------------------------
 
-    /// Purges when dirty pages exceed the manual's limit: `nactive >> lg_dirty_mult` or one
-    /// chunk's worth, whichever is greater. It purges down to half the limit, so that madvise
-    /// calls come in batches rather than one per free.
+    /// Purges when dirty pages exceed the manual's limit, `nactive >> lg_dirty_mult` or one
+    /// chunk's worth, whichever is greater, or what the arena recently took for runs
+    /// (`recent_pages`), if that is greater still. The last term keeps a program that frees
+    /// and reallocates big blocks in a steady state from purging pages it refaults at once;
+    /// it decays with every run freed, so after a bulk free the manual's limit applies again
+    /// within a few hundred frees, with no timer. It purges down to half the limit, so that
+    /// madvise calls come in batches rather than one per free.
     ///
     /// # Safety
     /// Arena lock held.
@@ -527,7 +568,7 @@ impl Arena {
         }
         // SAFETY: lock held.
         let st = unsafe { self.state() };
-        let limit = (st.nactive >> g.opts.lg_dirty_mult).max(g.sc.chunk_pages);
+        let limit = (st.nactive >> g.opts.lg_dirty_mult).max(g.sc.chunk_pages).max(st.recent_pages);
         if st.ndirty > limit {
             // SAFETY: lock held.
             unsafe { self.purge(limit / 2) };
@@ -545,6 +586,13 @@ impl Arena {
         // are marked allocated, so nobody else touches them while the lock is dropped.
         unsafe {
             stats::update(|| self.state().stats.npurge += 1);
+            // Whole empty chunks go first, oldest first: unmapping them is one call each and
+            // leaves no holes.
+            while self.state().ndirty > target && !self.state().empty_tail.is_null() {
+                let c = self.state().empty_tail;
+                self.empty_remove(c);
+                self.queue_unmap(c);
+            }
             while self.state().ndirty > target {
                 let mut held = [(Chunk(ptr::null_mut()), 0usize, 0usize); PURGE_BATCH];
                 let mut nheld = 0;
@@ -585,11 +633,6 @@ impl Arena {
                     c = next_chunk;
                 }
                 if nheld == 0 {
-                    // Only the spare's dirty pages are left above the target: let it go.
-                    let spare = core::mem::replace(&mut self.state().spare, ptr::null_mut());
-                    if !spare.is_null() {
-                        self.queue_unmap(spare);
-                    }
                     break;
                 }
                 self.unlock();
