@@ -1,0 +1,104 @@
+/*
+ * jemalloc-rs: the C interface of libjemalloc_rs.so, as the jemalloc 2.2.1 manual
+ * describes it.
+ *
+ * The standard functions (malloc, calloc, posix_memalign, aligned_alloc, realloc, free)
+ * and the common extensions (memalign, valloc, malloc_usable_size) are exported under
+ * their usual names, so linking the library or loading it with LD_PRELOAD replaces the C
+ * library's allocator. The introspection functions (malloc_stats_print and the mallctl*
+ * family) and the experimental *allocm API are jemalloc's own.
+ */
+#ifndef JEMALLOC_H_
+#define JEMALLOC_H_
+
+#include <limits.h>
+#include <stddef.h>
+#include <strings.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define JEMALLOC_VERSION "2.2.1-0-jemalloc-rs"
+#define JEMALLOC_VERSION_MAJOR 2
+#define JEMALLOC_VERSION_MINOR 2
+#define JEMALLOC_VERSION_BUGFIX 1
+#define JEMALLOC_VERSION_NREV 0
+#define JEMALLOC_VERSION_GID "jemalloc-rs"
+
+/*
+ * Flags of the experimental API.  ALLOCM_ALIGN(a) is lg(a) for a power of two a; neither
+ * alignment macro validates its argument.
+ */
+#define ALLOCM_LG_ALIGN(la) (la)
+#if defined(__GNUC__)
+#define ALLOCM_ALIGN(a) (__builtin_ffsl((long)(a)) - 1)
+#elif ULONG_MAX > 0xffffffffUL
+#define ALLOCM_ALIGN(a)                                                                 \
+    (((size_t)(a) < (size_t)INT_MAX) ? ffs((int)(a)) - 1                                \
+                                     : ffs((int)((size_t)(a) >> 32)) + 31)
+#else
+#define ALLOCM_ALIGN(a) (ffs((int)(a)) - 1)
+#endif
+#define ALLOCM_ZERO ((int)0x40)
+#define ALLOCM_NO_MOVE ((int)0x80)
+
+/* Return values of the experimental API. */
+#define ALLOCM_SUCCESS 0
+#define ALLOCM_ERR_OOM 1
+#define ALLOCM_ERR_NOT_MOVED 2
+
+/*
+ * Declarations repeat the C library's exception specification (glibc's __THROW), so that
+ * C++ translation units may include this header together with <stdlib.h> and <malloc.h>.
+ */
+#if defined(__THROW)
+#define JEMALLOC_NOTHROW __THROW
+#else
+#define JEMALLOC_NOTHROW
+#endif
+
+#if defined(__GNUC__)
+#define JEMALLOC_ATTR(s) __attribute__((s))
+#else
+#define JEMALLOC_ATTR(s)
+#endif
+
+/* Options string compiled into the program; see the TUNING section of the manual. */
+extern const char *malloc_conf;
+/* Where the allocator writes warnings, errors and statistics; stderr by default. */
+extern void (*malloc_message)(void *cbopaque, const char *s);
+
+void *malloc(size_t size) JEMALLOC_NOTHROW JEMALLOC_ATTR(malloc);
+void *calloc(size_t number, size_t size) JEMALLOC_NOTHROW JEMALLOC_ATTR(malloc);
+int posix_memalign(void **ptr, size_t alignment, size_t size) JEMALLOC_NOTHROW
+    JEMALLOC_ATTR(nonnull(1));
+void *aligned_alloc(size_t alignment, size_t size) JEMALLOC_NOTHROW JEMALLOC_ATTR(malloc);
+void *realloc(void *ptr, size_t size) JEMALLOC_NOTHROW;
+void free(void *ptr) JEMALLOC_NOTHROW;
+void *memalign(size_t alignment, size_t size) JEMALLOC_NOTHROW JEMALLOC_ATTR(malloc);
+void *valloc(size_t size) JEMALLOC_NOTHROW JEMALLOC_ATTR(malloc);
+
+size_t malloc_usable_size(const void *ptr) JEMALLOC_NOTHROW;
+void malloc_stats_print(void (*write_cb)(void *, const char *), void *cbopaque,
+    const char *opts) JEMALLOC_NOTHROW;
+int mallctl(const char *name, void *oldp, size_t *oldlenp, void *newp, size_t newlen)
+    JEMALLOC_NOTHROW;
+int mallctlnametomib(const char *name, size_t *mibp, size_t *miblenp) JEMALLOC_NOTHROW;
+int mallctlbymib(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp, void *newp,
+    size_t newlen) JEMALLOC_NOTHROW;
+
+/* The experimental API. */
+int allocm(void **ptr, size_t *rsize, size_t size, int flags) JEMALLOC_NOTHROW
+    JEMALLOC_ATTR(nonnull(1));
+int rallocm(void **ptr, size_t *rsize, size_t size, size_t extra, int flags) JEMALLOC_NOTHROW
+    JEMALLOC_ATTR(nonnull(1));
+int sallocm(const void *ptr, size_t *rsize, int flags) JEMALLOC_NOTHROW
+    JEMALLOC_ATTR(nonnull(1));
+int dallocm(void *ptr, int flags) JEMALLOC_NOTHROW JEMALLOC_ATTR(nonnull(1));
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* JEMALLOC_H_ */
