@@ -4,10 +4,12 @@
 //! work and never unwinds (this library is built with `panic = "abort"` in release, and an
 //! `extern "C"` function aborts rather than unwind in any profile). Loading this library with
 //! `LD_PRELOAD` replaces a program's allocator; `allocator/include/jemalloc/jemalloc.h`
-//! declares the API for C programs linking it.
+//! declares the API for C programs linking it. Besides the functions it exports the manual's two
+//! variables, `malloc_message` and `malloc_conf`.
 
-use core::ffi::{c_int, c_void};
-use engine::api;
+use core::ffi::{c_char, c_int, c_void};
+use engine::message::MessageFn;
+use engine::{api, ctl};
 
 /// # Safety
 /// As C's `malloc`.
@@ -112,3 +114,62 @@ pub unsafe extern "C" fn dallocm(p: *mut c_void, flags: c_int) -> c_int {
     // SAFETY: same contract.
     unsafe { api::dallocm(p, flags) }
 }
+
+/// # Safety
+/// As the manual's `mallctl`.
+#[no_mangle]
+pub unsafe extern "C" fn mallctl(
+    name: *const c_char,
+    oldp: *mut c_void,
+    oldlenp: *mut usize,
+    newp: *mut c_void,
+    newlen: usize,
+) -> c_int {
+    // SAFETY: same contract.
+    unsafe { ctl::mallctl(name, oldp, oldlenp, newp, newlen) }
+}
+
+/// # Safety
+/// As the manual's `mallctlnametomib`.
+#[no_mangle]
+pub unsafe extern "C" fn mallctlnametomib(name: *const c_char, mibp: *mut usize, miblenp: *mut usize) -> c_int {
+    // SAFETY: same contract.
+    unsafe { ctl::nametomib(name, mibp, miblenp) }
+}
+
+/// # Safety
+/// As the manual's `mallctlbymib`.
+#[no_mangle]
+pub unsafe extern "C" fn mallctlbymib(
+    mib: *const usize,
+    miblen: usize,
+    oldp: *mut c_void,
+    oldlenp: *mut usize,
+    newp: *mut c_void,
+    newlen: usize,
+) -> c_int {
+    // SAFETY: same contract.
+    unsafe { ctl::bymib(mib, miblen, oldp, oldlenp, newp, newlen) }
+}
+
+/// # Safety
+/// As the manual's `malloc_stats_print`.
+#[no_mangle]
+pub unsafe extern "C" fn malloc_stats_print(write_cb: Option<MessageFn>, cbopaque: *mut c_void, opts: *const c_char) {
+    // SAFETY: same contract.
+    unsafe { engine::stats_print::malloc_stats_print(write_cb, cbopaque, opts) }
+}
+
+/// The manual's `malloc_message` variable: every diagnostic and the default statistics report go
+/// through the function it holds, which a program may replace by assigning it. The engine reads
+/// it afresh for each message (through the dynamic symbol, so a program's copy of the variable
+/// is the one read).
+#[no_mangle]
+#[used]
+pub static mut malloc_message: Option<MessageFn> = Some(engine::message::write_stderr);
+
+/// The manual's `malloc_conf`: a program that defines its own `const char *malloc_conf`
+/// overrides this null default, and start-up reads the program's string first.
+#[no_mangle]
+#[used]
+pub static mut malloc_conf: *const c_char = core::ptr::null();

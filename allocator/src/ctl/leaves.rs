@@ -1,5 +1,5 @@
 //! The mallctl names with side effects or unusual shapes: `epoch`, `tcache.flush`,
-//! `thread.arena`, `thread.*allocated*`, `arenas.initialized`, `arenas.purge`, and the derived
+//! `thread.arena`, `thread.*allocated*`, `arenas.initialized`, `arenas.purge`, and the
 //! thread-cache bounds `arenas.tcache_max` / `arenas.nhbins`.
 //!
 //! Mirrors the hand-written `*_ctl()` functions of jemalloc 2.2.1 `ctl.c`, with its error rules:
@@ -10,7 +10,6 @@
 use super::{snapshot, Error, Req, Result};
 use crate::arena;
 use crate::global::g;
-use crate::size_classes::LG_PAGE;
 
 /// `epoch` (uint64_t, rw): writing any value refreshes the statistics snapshot.
 ///
@@ -24,11 +23,6 @@ pub unsafe fn epoch(_mib: &[usize], req: &Req) -> Result<()> {
     unsafe { req.read(e) }
 }
 
-/// Empties the calling thread's cache.
-fn flush_thread_cache() {
-    // The thread cache keeps nothing yet: every small and large request goes to its arena.
-}
-
 /// `tcache.flush` (void, --).
 ///
 /// # Safety
@@ -36,7 +30,7 @@ fn flush_thread_cache() {
 pub unsafe fn tcache_flush(_mib: &[usize], req: &Req) -> Result<()> {
     req.readonly()?;
     req.writeonly()?;
-    flush_thread_cache();
+    crate::tcache::flush_current_thread();
     Ok(())
 }
 
@@ -127,21 +121,21 @@ pub unsafe fn arenas_purge(_mib: &[usize], req: &Req) -> Result<()> {
     }
 }
 
-/// `arenas.tcache_max`: the largest cached class, `2^opt.lg_tcache_max` clamped to
-/// `[sspace_max, arena_maxclass]` (jemalloc 2.2.1 `tcache_boot()`); 0 with caching off.
+/// `arenas.tcache_max`: the largest cached class; 0 with caching off, as jemalloc 2.2.1's
+/// `tcache_boot()` leaves it.
 pub fn tcache_maxclass() -> usize {
-    let g = g();
-    if !g.opts.tcache {
-        return 0;
+    if g().opts.tcache {
+        crate::tcache::max_class()
+    } else {
+        0
     }
-    let want = 1usize.checked_shl(g.opts.lg_tcache_max as u32).unwrap_or(usize::MAX);
-    want.clamp(g.sc.sspace_max, g.sc.arena_maxclass)
 }
 
-/// `arenas.nhbins`: the small bins plus one per cached large class.
+/// `arenas.nhbins`: the small bins plus one per cached large class; 0 with caching off.
 pub fn nhbins() -> usize {
-    if !g().opts.tcache {
-        return 0;
+    if g().opts.tcache {
+        crate::tcache::nhbins()
+    } else {
+        0
     }
-    g().sc.nbins + (tcache_maxclass() >> LG_PAGE)
 }

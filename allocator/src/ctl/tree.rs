@@ -173,8 +173,8 @@ macro_rules! stat {
     };
 }
 
-/// The version string, NUL-terminated for C.
-pub const VERSION: &core::ffi::CStr = c"2.2.1-0-g5ef7abf6d846720fb3fb8c737861c99b5ad1d862";
+/// The version string (`JEMALLOC_VERSION` of `jemalloc/jemalloc.h`), NUL-terminated for C.
+pub const VERSION: &core::ffi::CStr = c"2.2.1-0-jemalloc-rs";
 
 const CONFIG: &[Node] = &[
     ro!("debug", Bool, |_| cfg!(feature = "debug")),
