@@ -134,11 +134,14 @@ fn init_locked() -> bool {
     crate::api::boot();
     crate::thread::init_key();
     INITIALIZED.store(true, Ordering::Release);
+    // After INITIALIZED: atexit may allocate, and that allocation must not re-enter start-up.
+    crate::stats_print::register_at_exit();
     true
 }
 
 /// Every lock, in acquisition order.
 fn for_each_lock(mut f: impl FnMut(&RawMutex)) {
+    f(crate::ctl::lock());
     f(&INIT_LOCK);
     f(ARENAS_LOCK.raw());
     if is_initialized() {
