@@ -347,30 +347,26 @@ fn too_big(size: usize) -> bool {
 #[inline]
 pub unsafe extern "C" fn malloc(size: usize) -> *mut c_void {
     let s = thread::state();
-    // SAFETY: the thread's own state; a non-null cache implies start-up is done, so g() is
-    // valid and the bin index is below nhbins.
+    // SAFETY: the thread's own state; a non-null fast cache implies start-up is done, so g()
+    // is valid, and a size in 1..=SMALL_MAX has a size2bin entry naming a bin below nhbins.
     unsafe {
-        let t = (*s).tcache;
-        if !t.is_null() && size.wrapping_sub(1) < g().sc.sspace_max {
-            let binind = g().sc.small_bin(size);
-            tcache::event(t);
-            let p = tcache::alloc_fast(t, binind);
-            if !p.is_null() && !FILL_OPTS_ON.load(core::sync::atomic::Ordering::Relaxed) {
+        let t = (*s).fast_tcache;
+        if !t.is_null() && size.wrapping_sub(1) < SMALL_MAX {
+            let binind = *g().sc.size2bin.get_unchecked((size + 7) >> 3) as usize;
+            let p = tcache::try_pop(t, binind);
+            if !p.is_null() {
                 if crate::stats::STATS {
                     (*s).allocated += (*tcache::Tcache::bin(t, binind)).usize as u64;
                 }
-                return p.cast();
-            }
-            if !p.is_null() {
-                let usize_ = (*tcache::Tcache::bin(t, binind)).usize as usize;
-                fill_new(p, usize_, false);
-                note_allocated(usize_);
                 return p.cast();
             }
         }
         malloc_slow(size)
     }
 }
+
+/// The largest small class, whatever the options: subpage classes always end there.
+const SMALL_MAX: usize = PAGE - crate::size_classes::SUBPAGE;
 
 #[cold]
 #[inline(never)]
@@ -534,16 +530,15 @@ pub unsafe extern "C" fn free(p: *mut c_void) {
     // inside a chunk (not at its base, which also excludes null) that this allocator handed
     // out has a page map entry; a small one names its bin.
     unsafe {
-        let t = (*s).tcache;
+        let t = (*s).fast_tcache;
         let g = g();
         let base = p as usize & !g.chunk_mask;
-        if !t.is_null() && base != p as usize && !FILL_OPTS_ON.load(core::sync::atomic::Ordering::Relaxed) {
+        if !t.is_null() && base != p as usize {
             let c = Chunk(base as *mut _);
             let bits = (*c.entry(c.page_of(p.cast()), g.header_pages)).bits;
             if bits & SMALL != 0 {
                 let binind = bits >> 4;
-                tcache::event(t);
-                if tcache::dalloc_fast(t, binind, p.cast()) {
+                if tcache::try_push(t, binind, p.cast()) {
                     if crate::stats::STATS {
                         (*s).deallocated += (*tcache::Tcache::bin(t, binind)).usize as u64;
                     }
@@ -563,13 +558,11 @@ unsafe fn free_slow(p: *mut c_void) {
     }
 }
 
-/// Whether `opt.junk` or `opt.zero` is on: the fast paths then defer to the filling paths.
-static FILL_OPTS_ON: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
-
-/// Called once at start-up.
-pub(crate) fn boot() {
+/// Whether the fast paths may serve this process: not when `opt.junk` or `opt.zero` want
+/// every object filled, which the slow paths do.
+pub fn fast_paths_allowed() -> bool {
     let o = &g().opts;
-    FILL_OPTS_ON.store(cfg!(feature = "fill") && (o.junk || o.zero), core::sync::atomic::Ordering::Relaxed);
+    !(cfg!(feature = "fill") && (o.junk || o.zero))
 }
 
 /// # Safety

@@ -131,7 +131,6 @@ fn init_locked() -> bool {
     // SAFETY: the handlers are plain functions that take and release this allocator's locks.
     unsafe { libc::pthread_atfork(Some(prefork), Some(postfork_parent), Some(postfork_child)) };
     crate::tcache::boot();
-    crate::api::boot();
     crate::thread::init_key();
     INITIALIZED.store(true, Ordering::Release);
     // After INITIALIZED: atexit may allocate, and that allocation must not re-enter start-up.

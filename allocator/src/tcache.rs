@@ -4,7 +4,7 @@
 //! Mirrors jemalloc 2.2.1 `tcache.c` / `tcache.h`. Entry points: [`alloc`] and [`dalloc`], the
 //! lock-free fast paths (a pop or push on the thread's own stack), their `#[cold]` miss paths
 //! (fill from the arena's bin in one batch; flush half the stack back), the incremental garbage
-//! collector ([`event`]: one bin every `2^lg_tcache_gc_sweep / nhbins` events, flushing
+//! collector ([`tick`]: one bin every `2^lg_tcache_gc_sweep / nhbins` events, flushing
 //! three quarters of what stayed unused since the last visit and tuning the fill size), and
 //! [`flush_current_thread`] / [`destroy`] for `tcache.flush` and thread exit.
 //!
@@ -190,24 +190,48 @@ pub fn create(arena: *mut Arena) -> *mut Tcache {
     t
 }
 
-/// Pops a cached object of bin `binind`, or returns null on a miss.
+/// Pops a cached object of bin `binind` without counting an event; null on a miss.
 ///
 /// # Safety
 /// `t` is the calling thread's live cache and `binind < nhbins`.
 #[inline(always)]
-pub unsafe fn alloc_fast(t: *mut Tcache, binind: usize) -> *mut u8 {
+unsafe fn pop(t: *mut Tcache, binind: usize) -> *mut u8 {
     // SAFETY: the caller's cache; ncached indexes within the stack.
     unsafe {
         let b = &mut *Tcache::bin(t, binind);
-        if b.ncached == 0 {
+        let n = b.ncached;
+        if n == 0 {
             return ptr::null_mut();
         }
-        b.ncached -= 1;
-        if (b.ncached as i32) < b.low_water {
-            b.low_water = b.ncached as i32;
+        let n = n - 1;
+        b.ncached = n;
+        if (n as i32) < b.low_water {
+            b.low_water = n as i32;
         }
-        b.nrequests += 1;
-        *b.avail.add(b.ncached as usize)
+        if stats::STATS {
+            b.nrequests += 1;
+        }
+        *b.avail.add(n as usize)
+    }
+}
+
+/// The malloc fast path: pops a cached object, or returns null on a miss or when a GC step
+/// is due (the caller then takes the slow path, which does both).
+///
+/// # Safety
+/// `t` is the calling thread's live cache and `binind < nhbins`.
+#[inline(always)]
+pub unsafe fn try_pop(t: *mut Tcache, binind: usize) -> *mut u8 {
+    // SAFETY: the caller's cache.
+    unsafe {
+        if (*t).gc_ticks <= 1 {
+            return ptr::null_mut();
+        }
+        let p = pop(t, binind);
+        if !p.is_null() {
+            (*t).gc_ticks -= 1;
+        }
+        p
     }
 }
 
@@ -220,14 +244,15 @@ pub unsafe fn alloc_fast(t: *mut Tcache, binind: usize) -> *mut u8 {
 pub unsafe fn alloc(t: *mut Tcache, binind: usize) -> *mut u8 {
     // SAFETY: forwarded contract.
     unsafe {
-        event(t);
-        let p = alloc_fast(t, binind);
+        tick(t);
+        let p = pop(t, binind);
         if !p.is_null() {
             return p;
         }
         alloc_miss(t, binind)
     }
 }
+
 
 /// # Safety
 /// As [`alloc`].
@@ -261,13 +286,29 @@ unsafe fn alloc_miss(t: *mut Tcache, binind: usize) -> *mut u8 {
     }
 }
 
+/// The free fast path: caches `p` if there is room and no GC step is due.
+///
+/// # Safety
+/// As [`push`].
+#[inline(always)]
+pub unsafe fn try_push(t: *mut Tcache, binind: usize, p: *mut u8) -> bool {
+    // SAFETY: the caller's cache.
+    unsafe {
+        if (*t).gc_ticks <= 1 || !push(t, binind, p) {
+            return false;
+        }
+        (*t).gc_ticks -= 1;
+        true
+    }
+}
+
 /// Caches the freed object `p` of bin `binind` if there is room, returning whether it did.
 ///
 /// # Safety
 /// `t` is the calling thread's live cache, `binind < nhbins`, and `p` a live object of that
 /// class.
 #[inline(always)]
-pub unsafe fn dalloc_fast(t: *mut Tcache, binind: usize, p: *mut u8) -> bool {
+unsafe fn push(t: *mut Tcache, binind: usize, p: *mut u8) -> bool {
     // SAFETY: the caller's cache; ncached < ncached_max indexes within the stack.
     unsafe {
         let b = &mut *Tcache::bin(t, binind);
@@ -291,20 +332,20 @@ fn double_free() -> ! {
 /// Caches the freed object `p` of bin `binind`, flushing half the stack first if it is full.
 ///
 /// # Safety
-/// As [`dalloc_fast`].
+/// As [`push`].
 #[inline]
 pub unsafe fn dalloc(t: *mut Tcache, binind: usize, p: *mut u8) {
     // SAFETY: forwarded contract.
     unsafe {
-        event(t);
-        if !dalloc_fast(t, binind, p) {
+        tick(t);
+        if !push(t, binind, p) {
             dalloc_miss(t, binind, p);
         }
     }
 }
 
 /// # Safety
-/// As [`dalloc_fast`].
+/// As [`push`].
 #[cold]
 #[inline(never)]
 unsafe fn dalloc_miss(t: *mut Tcache, binind: usize, p: *mut u8) {
@@ -312,7 +353,7 @@ unsafe fn dalloc_miss(t: *mut Tcache, binind: usize, p: *mut u8) {
     unsafe {
         let max = (*Tcache::bin(t, binind)).ncached_max;
         flush(t, binind, max as usize / 2);
-        let ok = dalloc_fast(t, binind, p);
+        let ok = push(t, binind, p);
         debug_assert!(ok);
     }
 }
@@ -322,7 +363,7 @@ unsafe fn dalloc_miss(t: *mut Tcache, binind: usize, p: *mut u8) {
 /// # Safety
 /// `t` is the calling thread's live cache.
 #[inline(always)]
-pub unsafe fn event(t: *mut Tcache) {
+unsafe fn tick(t: *mut Tcache) {
     // SAFETY: the caller's cache.
     unsafe {
         (*t).gc_ticks -= 1;

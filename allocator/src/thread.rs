@@ -14,8 +14,12 @@ use core::sync::atomic::{AtomicU32, Ordering};
 
 #[repr(C)]
 pub struct ThreadState {
-    /// The thread cache; null until the first allocation's slow path makes it, and when
-    /// caching is off or the thread is exiting. First, so the fast path reads offset 0.
+    /// The thread cache as the malloc/free fast paths see it: the cache, or null until the
+    /// first slow path makes one, when caching is off, when the thread is exiting, and when
+    /// `opt.junk`/`opt.zero` route every call through the filling slow paths. First, so the
+    /// fast path reads offset 0.
+    pub fast_tcache: *mut Tcache,
+    /// The thread cache itself (same nulls, except the fill options).
     pub tcache: *mut Tcache,
     pub arena: *mut Arena,
     /// `thread.allocated` / `thread.deallocated`.
@@ -105,6 +109,7 @@ extern "C" fn thread_exit(_value: *mut libc::c_void) {
     // taken out of the state.
     unsafe {
         (*s).exiting = true;
+        (*s).fast_tcache = ptr::null_mut();
         let t = core::mem::replace(&mut (*s).tcache, ptr::null_mut());
         if !t.is_null() {
             tcache::destroy(t);
@@ -215,6 +220,9 @@ fn make_tcache() -> *mut Tcache {
         let a = arena() as *const Arena as *mut Arena;
         let t = tcache::create(a);
         (*s).tcache = t;
+        if crate::api::fast_paths_allowed() {
+            (*s).fast_tcache = t;
+        }
         arm(&mut *s);
         t
     }
