@@ -1,4 +1,23 @@
+//! jemctl: the jemalloc-rs workbench.
+
+mod allocator;
+mod bench;
+mod cli;
+mod cmd;
+mod error;
+mod export;
+mod machine;
+mod units;
+
+use clap::Parser;
+
 #[global_allocator]
 static GLOBAL: jemalloc_rs::Jemalloc = jemalloc_rs::Jemalloc;
 
-fn main() {}
+fn main() {
+    let cli = cli::Cli::parse();
+    if let Err(e) = cmd::run(cli.command) {
+        eprintln!("error: {e:#}");
+        std::process::exit(error::exit_code(&e));
+    }
+}

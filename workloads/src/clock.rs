@@ -1,7 +1,7 @@
 //! The cheap clock used to time sampled operations, and its own cost.
 //!
 //! On x86-64 with an invariant TSC (`constant_tsc` and `nonstop_tsc` in `/proc/cpuinfo`) the
-//! clock is `rdtsc`, calibrated against [`Instant`] once per process; elsewhere it is
+//! clock is `rdtsc` between `lfence`s (so the timed call cannot overlap the readings), calibrated against [`Instant`] once per process; elsewhere it is
 //! [`Instant`] itself. [`Clock::overhead_ns`] is the median cost of one back-to-back reading,
 //! which [`crate::ThreadCtx`] subtracts from each sampled latency.
 
@@ -20,6 +20,7 @@ pub struct Clock {
     /// Nanoseconds per tick, times 2^32.
     ns_per_tick_q32: u64,
     overhead_ns: u64,
+    resolution_ns: u64,
     ticks_per_ns: f64,
 }
 
@@ -27,7 +28,7 @@ impl Clock {
     /// Picks and calibrates the clock (about 20 ms).
     pub fn calibrate() -> Self {
         let kind = if cfg!(target_arch = "x86_64") && invariant_tsc() { ClockKind::Rdtsc } else { ClockKind::Instant };
-        let mut clock = Clock { kind, base: Instant::now(), ns_per_tick_q32: 1 << 32, overhead_ns: 0, ticks_per_ns: 1.0 };
+        let mut clock = Clock { kind, base: Instant::now(), ns_per_tick_q32: 1 << 32, overhead_ns: 0, resolution_ns: 0, ticks_per_ns: 1.0 };
         if kind == ClockKind::Rdtsc {
             let (t0, i0) = (clock.ticks(), Instant::now());
             while i0.elapsed() < Duration::from_millis(20) {}
@@ -44,6 +45,7 @@ impl Clock {
             .collect();
         costs.sort_unstable();
         clock.overhead_ns = clock.ticks_to_ns(costs[costs.len() / 2]);
+        clock.resolution_ns = clock.ticks_to_ns(costs.iter().copied().find(|&c| c > 0).unwrap_or(1)).max(1);
         clock
     }
 
@@ -56,6 +58,12 @@ impl Clock {
         self.overhead_ns
     }
 
+    /// The smallest step between two readings that differ, in nanoseconds: latencies are
+    /// multiples of it.
+    pub fn resolution_ns(&self) -> u64 {
+        self.resolution_ns
+    }
+
     /// Ticks per nanosecond (the TSC frequency in GHz for rdtsc, 1 for Instant).
     pub fn ticks_per_ns(&self) -> f64 {
         self.ticks_per_ns
@@ -65,8 +73,15 @@ impl Clock {
     pub fn ticks(&self) -> u64 {
         #[cfg(target_arch = "x86_64")]
         if self.kind == ClockKind::Rdtsc {
-            // SAFETY: rdtsc has no preconditions; invariant_tsc() checked that it is usable.
-            return unsafe { core::arch::x86_64::_rdtsc() };
+            use core::arch::x86_64::{_mm_lfence, _rdtsc};
+            // SAFETY: lfence and rdtsc have no preconditions; invariant_tsc() checked that the
+            // TSC is usable. The fences keep the timed call from overlapping the readings.
+            return unsafe {
+                _mm_lfence();
+                let t = _rdtsc();
+                _mm_lfence();
+                t
+            };
         }
         self.base.elapsed().as_nanos() as u64
     }
@@ -78,8 +93,13 @@ impl Clock {
 
     pub fn describe(&self) -> String {
         match self.kind {
-            ClockKind::Rdtsc => format!("rdtsc at {:.2} GHz, {} ns per reading", self.ticks_per_ns, self.overhead_ns),
-            ClockKind::Instant => format!("clock_gettime, {} ns per reading", self.overhead_ns),
+            ClockKind::Rdtsc => format!(
+                "lfence+rdtsc at {:.2} GHz ({} ns per reading, steps of {} ns)",
+                self.ticks_per_ns, self.overhead_ns, self.resolution_ns
+            ),
+            ClockKind::Instant => {
+                format!("clock_gettime ({} ns per reading, steps of {} ns)", self.overhead_ns, self.resolution_ns)
+            }
         }
     }
 }

@@ -1,0 +1,136 @@
+//! Running measurements in child processes: `jemctl __run-one`, one per (allocator, workload,
+//! threads, repetition), so that each has its own RSS and its own copy of the allocator.
+//!
+//! Some libraries cannot be `dlopen`ed into a running process: Debian's `libjemalloc.so.2` uses
+//! initial-exec TLS larger than the static TLS glibc keeps spare, and fails with "cannot
+//! allocate memory in static TLS block". [`probe`] finds out before the runs start: it loads
+//! each library in a child as it is, then with `GLIBC_TUNABLES=glibc.rtld.optional_static_tls`
+//! raised (read by the dynamic loader only at process start, hence the child), then with the
+//! library in `LD_PRELOAD`, and keeps the first [`Launch`] that works.
+
+use super::sample::Sample;
+use crate::allocator::AllocatorSpec;
+use anyhow::{anyhow, bail, Context, Result};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+/// Spare static TLS to ask glibc for, in bytes.
+const STATIC_TLS: usize = 65536;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Launch {
+    Plain,
+    /// With this `GLIBC_TUNABLES` value.
+    Tunables(String),
+    /// With the library in `LD_PRELOAD`.
+    Preload,
+}
+
+impl Launch {
+    pub fn describe(&self) -> String {
+        match self {
+            Launch::Plain => "dlopen".into(),
+            Launch::Tunables(t) => format!("dlopen with GLIBC_TUNABLES={t}"),
+            Launch::Preload => "LD_PRELOAD".into(),
+        }
+    }
+
+    fn apply(&self, cmd: &mut Command, spec: &AllocatorSpec) {
+        match self {
+            Launch::Plain => {}
+            Launch::Tunables(t) => {
+                cmd.env("GLIBC_TUNABLES", t);
+            }
+            Launch::Preload => {
+                if let Some(path) = spec.library_path() {
+                    cmd.env("LD_PRELOAD", path);
+                }
+            }
+        }
+    }
+}
+
+fn tunables() -> String {
+    let extra = format!("glibc.rtld.optional_static_tls={STATIC_TLS}");
+    match std::env::var("GLIBC_TUNABLES") {
+        Ok(t) if !t.is_empty() => format!("{t}:{extra}"),
+        _ => extra,
+    }
+}
+
+fn child(spec: &AllocatorSpec, launch: &Launch) -> Result<Command> {
+    let exe = std::env::current_exe().context("cannot find the jemctl executable to run measurements in")?;
+    let mut cmd = Command::new(exe);
+    cmd.arg("__run-one").arg("--allocator").arg(spec.arg());
+    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    launch.apply(&mut cmd, spec);
+    Ok(cmd)
+}
+
+/// How `spec` can be loaded, and a note for the user if not as it is.
+pub fn probe(spec: &AllocatorSpec) -> Result<(Launch, Option<String>)> {
+    if spec.library_path().is_none() {
+        return Ok((Launch::Plain, None));
+    }
+    let mut first_error = String::new();
+    for launch in [Launch::Plain, Launch::Tunables(tunables()), Launch::Preload] {
+        let out = child(spec, &launch)?.arg("--probe").output().context("cannot start a jemctl child process")?;
+        if out.status.success() {
+            let note = (launch != Launch::Plain).then(|| {
+                format!(
+                    "{}: dlopen into a running process failed ({}); its runs used {}",
+                    spec.label(),
+                    first_error.trim().trim_start_matches("error: "),
+                    launch.describe()
+                )
+            });
+            return Ok((launch, note));
+        }
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        if launch == Launch::Plain {
+            if !stderr.contains("static TLS") {
+                bail!("{}", stderr.trim().trim_start_matches("error: "));
+            }
+            first_error = stderr;
+        }
+    }
+    bail!("{}: cannot be loaded, even with more static TLS or LD_PRELOAD: {}", spec.label(), first_error.trim())
+}
+
+pub struct ChildRun<'a> {
+    pub spec: &'a AllocatorSpec,
+    pub launch: &'a Launch,
+    pub workload: &'a str,
+    pub threads: usize,
+    pub duration: Option<Duration>,
+    pub ops_per_thread: Option<u64>,
+    pub seed: u64,
+    pub sample_every: u32,
+}
+
+/// Runs one measurement in a child and reads its sample.
+pub fn run(r: &ChildRun<'_>) -> Result<Sample> {
+    let mut cmd = child(r.spec, r.launch)?;
+    cmd.args(["--workload", r.workload])
+        .args(["--threads", &r.threads.to_string()])
+        .args(["--seed", &r.seed.to_string()])
+        .args(["--sample-every", &r.sample_every.to_string()]);
+    if let Some(d) = r.duration {
+        cmd.args(["--duration", &d.as_secs_f64().to_string()]);
+    }
+    if let Some(n) = r.ops_per_thread {
+        cmd.args(["--ops", &n.to_string()]);
+    }
+    let out = cmd.output().context("cannot start a jemctl child process")?;
+    if !out.status.success() {
+        return Err(anyhow!(
+            "{} on {} with {} threads failed ({}): {}",
+            r.spec.label(),
+            r.workload,
+            r.threads,
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    serde_json::from_slice(&out.stdout).context("cannot read the child's measurement")
+}

@@ -1,0 +1,157 @@
+//! The command line, as clap derive structs. Each subcommand is one variant of [`Command`]
+//! and one module under `cmd/`.
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(name = "jemctl", version, about = "The jemalloc-rs workbench: benchmark, inspect and gate memory allocators")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Benchmark allocators on the workloads, side by side
+    Bench(BenchArgs),
+    /// Print the size classes (the manual's Table 1) and the bin table
+    Sizeclasses(SizeClassesArgs),
+    /// List the workloads
+    Workloads,
+    /// Render a saved benchmark (JSON) as a table, a markdown file and SVG charts
+    Report(ReportArgs),
+    /// Run one allocator on one workload and print the measurement as JSON (used by bench)
+    #[command(name = "__run-one", hide = true)]
+    RunOne(RunOneArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    /// Allocator to measure, repeatable: jemalloc-rs, jemalloc-rs-so, system, jemalloc,
+    /// mimalloc, tcmalloc, or a shared library's path, optionally PATH:PREFIX for prefixed
+    /// symbols (je_malloc). Default: all of the named ones that are found
+    #[arg(short, long = "allocator", value_name = "SPEC")]
+    pub allocators: Vec<String>,
+
+    /// Workload to run, repeatable (default: all; see `jemctl workloads`)
+    #[arg(short, long = "workload", value_name = "NAME", value_parser = workload_name)]
+    pub workloads: Vec<String>,
+
+    /// Thread counts, comma-separated for a sweep: 1,2,4,16 (default: the number of CPUs)
+    #[arg(short, long, value_name = "N[,N...]", value_parser = thread_list)]
+    pub threads: Option<ThreadList>,
+
+    /// Seconds each run lasts (default 1, or 0.1 with --quick)
+    #[arg(long, value_name = "SECONDS", conflicts_with = "ops", value_parser = positive_seconds)]
+    pub duration: Option<f64>,
+
+    /// Allocator calls per thread instead of a duration
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub ops: Option<u64>,
+
+    /// Repetitions; allocators are interleaved within each, and the median is reported
+    #[arg(long, value_name = "K", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    pub repeat: u32,
+
+    /// Short runs: the whole default set in well under a minute
+    #[arg(long)]
+    pub quick: bool,
+
+    /// Seed of every workload's random choices
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+
+    /// Time about one allocator call in K for the latency histogram
+    #[arg(long, value_name = "K", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..))]
+    pub sample_every: u32,
+
+    /// Write the results as JSON to PATH
+    #[arg(long, value_name = "PATH")]
+    pub json: Option<PathBuf>,
+
+    /// Write the results as a markdown table to PATH
+    #[arg(long, value_name = "PATH")]
+    pub markdown: Option<PathBuf>,
+
+    /// Save the JSON under the results directory, named by date and machine
+    #[arg(long)]
+    pub save: bool,
+
+    /// Where --save writes
+    #[arg(long, value_name = "DIR", default_value = "results")]
+    pub results_dir: PathBuf,
+}
+
+#[derive(Clone, Debug)]
+pub struct ThreadList(pub Vec<usize>);
+
+fn thread_list(s: &str) -> Result<ThreadList, String> {
+    let list: Result<Vec<usize>, _> = s.split(',').map(|t| t.trim().parse::<usize>()).collect();
+    match list {
+        Ok(l) if !l.is_empty() && l.iter().all(|&n| (1..=1024).contains(&n)) => Ok(ThreadList(l)),
+        _ => Err(format!("'{s}' is not a list of thread counts between 1 and 1024, like 1,2,4")),
+    }
+}
+
+fn positive_seconds(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v > 0.0 && v.is_finite() => Ok(v),
+        _ => Err(format!("'{s}' is not a positive number of seconds")),
+    }
+}
+
+fn workload_name(s: &str) -> Result<String, String> {
+    if workloads::find(s).is_some() {
+        Ok(s.to_string())
+    } else {
+        let names: Vec<&str> = workloads::all().iter().map(|w| w.name).collect();
+        Err(format!("unknown workload '{s}'; the workloads are: {} (see `jemctl workloads`)", names.join(", ")))
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct SizeClassesArgs {
+    /// log2 of the chunk size (opt.lg_chunk)
+    #[arg(long, value_name = "N", default_value_t = jemalloc_rs::size_classes::DEFAULT_LG_CHUNK)]
+    pub lg_chunk: u32,
+    /// log2 of the largest quantum-spaced class (opt.lg_qspace_max)
+    #[arg(long, value_name = "N", default_value_t = jemalloc_rs::size_classes::DEFAULT_LG_QSPACE_MAX)]
+    pub lg_qspace_max: u32,
+    /// log2 of the largest cacheline-spaced class (opt.lg_cspace_max)
+    #[arg(long, value_name = "N", default_value_t = jemalloc_rs::size_classes::DEFAULT_LG_CSPACE_MAX)]
+    pub lg_cspace_max: u32,
+    /// Print JSON instead of tables
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct ReportArgs {
+    /// A JSON file written by `jemctl bench --json` or `--save`
+    pub file: PathBuf,
+    /// Where to write the markdown and SVG files (default: beside the JSON file)
+    #[arg(long, value_name = "DIR")]
+    pub out_dir: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct RunOneArgs {
+    #[arg(long)]
+    pub allocator: String,
+    /// Only load the allocator and check its symbols
+    #[arg(long)]
+    pub probe: bool,
+    #[arg(long, required_unless_present = "probe")]
+    pub workload: Option<String>,
+    #[arg(long, default_value_t = 1)]
+    pub threads: usize,
+    #[arg(long)]
+    pub duration: Option<f64>,
+    #[arg(long)]
+    pub ops: Option<u64>,
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    #[arg(long, default_value_t = 16)]
+    pub sample_every: u32,
+}

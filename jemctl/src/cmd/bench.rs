@@ -1,0 +1,81 @@
+//! `jemctl bench`: measure allocators on workloads and show them side by side.
+
+use crate::allocator::{self, AllocatorSpec};
+use crate::bench::{self, BenchConfig, BenchReport};
+use crate::cli::BenchArgs;
+use crate::export;
+use anyhow::Result;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub fn run(args: BenchArgs) -> Result<()> {
+    let (allocators, mut notes) = if args.allocators.is_empty() {
+        allocator::defaults()
+    } else {
+        (args.allocators.iter().map(|a| AllocatorSpec::parse(a)).collect::<Result<Vec<_>>>()?, Vec::new())
+    };
+    let workloads =
+        if args.workloads.is_empty() { workloads::all().iter().map(|w| w.name.to_string()).collect() } else { args.workloads.clone() };
+    let threads = args.threads.clone().map_or_else(|| vec![std::thread::available_parallelism().map_or(1, |n| n.get())], |t| t.0);
+    let duration = match (args.ops, args.duration) {
+        (Some(_), _) => None,
+        (None, Some(s)) => Some(Duration::from_secs_f64(s)),
+        (None, None) => Some(Duration::from_millis(if args.quick { 100 } else { 1000 })),
+    };
+    let config = BenchConfig {
+        allocators,
+        workloads,
+        threads,
+        duration,
+        ops_per_thread: args.ops,
+        repeat: args.repeat,
+        seed: args.seed,
+        sample_every: args.sample_every,
+    };
+
+    let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let mut report = bench::run(&config, &mut |step| {
+        bar.set_length(step.total as u64);
+        bar.set_position(step.done as u64);
+        bar.set_message(step.label.to_string());
+    });
+    bar.finish_and_clear();
+    if let Ok(r) = &mut report {
+        notes.append(&mut r.notes);
+        r.notes = notes;
+        r.settings.command = command_line();
+    }
+    let report = report?;
+
+    print!("{}", export::table::render(&report));
+    if let Some(path) = &args.json {
+        export::json::write(&report, path)?;
+    }
+    if let Some(path) = &args.markdown {
+        std::fs::write(path, export::markdown::render(&report, &[]))?;
+    }
+    if args.save {
+        let path = saved_path(&args, &report);
+        export::json::write(&report, &path)?;
+        eprintln!("saved {}; render it with `jemctl report {}`", path.display(), path.display());
+    }
+    Ok(())
+}
+
+fn command_line() -> String {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    format!("jemctl {}", args.join(" "))
+}
+
+/// `results/bench[-quick]-YYYY-MM-DD-HHMM-<machine>.json`.
+fn saved_path(args: &BenchArgs, report: &BenchReport) -> PathBuf {
+    let d = &report.machine.date;
+    let stamp = format!("{}-{}{}", &d[..10], &d[11..13], &d[14..16]);
+    let kind = if args.quick { "bench-quick" } else { "bench" };
+    args.results_dir.join(format!("{kind}-{stamp}-{}.json", report.machine.name))
+}

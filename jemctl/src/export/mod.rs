@@ -1,0 +1,65 @@
+//! Exporters: one module per output format of a [`BenchReport`].
+
+pub mod json;
+pub mod markdown;
+pub mod svg;
+pub mod table;
+
+use crate::bench::{BenchReport, RunResult, FRAGMENTATION_MIN_LIVE};
+use crate::units;
+
+/// The columns every tabular format shows, as text.
+pub const HEADER: [&str; 12] =
+    ["workload", "threads", "allocator", "ops/s", "vs system", "CPU s", "p50", "p99", "p99.9", "max", "peak RSS", "frag"];
+
+pub fn row(r: &RunResult) -> [String; 12] {
+    let spread = if r.repeats > 1 && r.ops_per_sec > 0.0 {
+        format!(" ±{:.0}%", 50.0 * (r.ops_per_sec_max - r.ops_per_sec_min) / r.ops_per_sec)
+    } else {
+        String::new()
+    };
+    let frag = match r.fragmentation {
+        Some(f) if r.peak_live_bytes >= FRAGMENTATION_MIN_LIVE => format!("{f:.2}"),
+        _ => "-".into(),
+    };
+    [
+        r.workload.clone(),
+        r.threads.to_string(),
+        r.allocator.clone(),
+        format!("{}{spread}", units::rate(r.ops_per_sec)),
+        r.relative_to_system.map_or_else(|| "-".into(), |x| format!("{x:.2}x")),
+        format!("{:.2}", r.cpu_seconds),
+        units::nanos(r.latency_ns.p50),
+        units::nanos(r.latency_ns.p99),
+        units::nanos(r.latency_ns.p999),
+        units::nanos(r.latency_ns.max),
+        units::bytes(r.peak_rss_bytes),
+        frag,
+    ]
+}
+
+/// What a reader needs to know to read the figures, then the run's own notes.
+pub fn notes(report: &BenchReport) -> Vec<String> {
+    let s = &report.settings;
+    let mut notes = vec![
+        "Every allocator, in-process jemalloc-rs included, is called through C function pointers from the same \
+         workload code, so none is inlined into the benchmark."
+            .to_string(),
+        format!(
+            "Each measurement ran in a fresh child process; allocators interleaved within each of {} repetition(s), \
+             medians shown{}.",
+            s.repeat,
+            if s.repeat > 1 { ", ± is half the range of ops/s" } else { "" }
+        ),
+        format!(
+            "ops/s counts allocator calls (malloc, free, realloc, ...) of all threads. Latency: about 1 call in {} timed \
+             with {}; that cost is subtracted from each sample.",
+            s.sample_every, s.clock
+        ),
+        "peak RSS is the process's; frag = (peak RSS - RSS before the run) / peak requested live bytes, shown where \
+         at least 1 MiB is live. The JSON also has the RSS after the workload freed everything (end_rss_bytes)."
+            .to_string(),
+    ];
+    notes.extend(report.notes.iter().cloned());
+    notes
+}

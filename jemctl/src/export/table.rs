@@ -1,0 +1,25 @@
+//! The terminal table.
+
+use super::{notes, row, HEADER};
+use crate::bench::BenchReport;
+use comfy_table::{presets::UTF8_FULL_CONDENSED, CellAlignment, ContentArrangement, Table};
+
+pub fn render(report: &BenchReport) -> String {
+    let mut t = Table::new();
+    t.load_preset(UTF8_FULL_CONDENSED).set_content_arrangement(ContentArrangement::Dynamic).set_header(HEADER);
+    for r in &report.runs {
+        t.add_row(row(r));
+    }
+    for i in 1..HEADER.len() {
+        if i != 2 {
+            if let Some(c) = t.column_mut(i) {
+                c.set_cell_alignment(CellAlignment::Right);
+            }
+        }
+    }
+    let mut out = format!("{}, {} CPUs, {}\n{t}\n", report.machine.cpu, report.machine.logical_cpus, report.machine.date);
+    for n in notes(report) {
+        out.push_str(&format!("- {n}\n"));
+    }
+    out
+}
