@@ -1,0 +1,278 @@
+//! Thread caches under threads: objects freed by other threads go home, thread exit gives a
+//! full cache back, `tcache.flush` empties the caller's cache, `opt.tcache:false` bypasses it,
+//! `thread.arena` moves a thread, the GC shrinks an idle cache, and 16 threads on two cores
+//! keep every object's contents.
+//!
+//! The allocator is driven through `jemalloc_rs::api`; the test harness itself runs on the
+//! system allocator. Tests that read arena statistics take `SERIAL` so that they do not see
+//! each other's objects.
+
+use jemalloc_rs::api;
+use jemalloc_rs::arena;
+use jemalloc_rs::chunk_map::Chunk;
+use jemalloc_rs::global::g;
+use jemalloc_rs::tcache::{self, Tcache};
+use jemalloc_rs::thread;
+use std::sync::mpsc;
+use std::sync::Mutex;
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn malloc(size: usize) -> *mut u8 {
+    // SAFETY: plain allocation.
+    let p = unsafe { api::malloc(size) } as *mut u8;
+    assert!(!p.is_null());
+    p
+}
+
+fn free(p: *mut u8) {
+    // SAFETY: the tests free only what they allocated, once.
+    unsafe { api::free(p.cast()) }
+}
+
+/// Bytes handed out by bin `binind` of every arena (regions in thread caches count as
+/// handed out, as in jemalloc).
+fn bin_allocated(binind: usize) -> usize {
+    (0..arena::MAX_ARENAS)
+        .filter_map(arena::get)
+        .map(|a| {
+            let b = a.bin(binind);
+            b.lock.lock();
+            // SAFETY: bin lock held.
+            let n = unsafe { b.locked().stats.allocated };
+            b.lock.unlock();
+            n
+        })
+        .sum()
+}
+
+fn arena_of(p: *mut u8) -> usize {
+    let c = Chunk::containing(p, g().chunk_mask);
+    // SAFETY: p is a live small object, so its chunk header names its arena.
+    unsafe { (*(*c.0).arena).ind }
+}
+
+fn cached(binind: usize) -> u32 {
+    let t = thread::tcache();
+    assert!(!t.is_null(), "this thread has a cache");
+    // SAFETY: the calling thread's own cache; binind is a small bin.
+    unsafe { (*Tcache::bin(t, binind)).ncached }
+}
+
+fn start() {
+    free(malloc(1));
+}
+
+#[test]
+fn thread_exit_returns_a_full_cache() {
+    let _serial = SERIAL.lock().unwrap();
+    start();
+    let binind = g().sc.small_bin(96);
+    let before = bin_allocated(binind);
+    std::thread::spawn(move || {
+        let ps: Vec<_> = (0..5000).map(|_| malloc(96)).collect();
+        for p in ps {
+            free(p);
+        }
+        assert!(cached(binind) > 0, "freed objects stay in the cache until the thread exits");
+    })
+    .join()
+    .unwrap();
+    assert_eq!(bin_allocated(binind), before, "the exiting thread's cache went back to the arena");
+}
+
+#[test]
+fn objects_freed_by_another_thread_go_back_to_their_arena() {
+    let _serial = SERIAL.lock().unwrap();
+    start();
+    let binind = g().sc.small_bin(200);
+    let before = bin_allocated(binind);
+    let (tx, rx) = mpsc::channel::<usize>();
+    let producer = std::thread::spawn(move || {
+        thread::bind(arena::get_or_create(1));
+        for i in 0..20_000usize {
+            let p = malloc(200);
+            assert_eq!(arena_of(p), 1);
+            // SAFETY: p has 200 bytes.
+            unsafe { p.cast::<usize>().write(i) };
+            tx.send(p as usize).unwrap();
+        }
+    });
+    let consumer = std::thread::spawn(move || {
+        thread::bind(arena::get_or_create(2));
+        let mut n = 0usize;
+        for v in rx {
+            // SAFETY: the producer wrote the index before sending.
+            assert_eq!(unsafe { (v as *const usize).read() }, n);
+            free(v as *mut u8);
+            n += 1;
+        }
+        n
+    });
+    producer.join().unwrap();
+    assert_eq!(consumer.join().unwrap(), 20_000);
+    assert_eq!(bin_allocated(binind), before, "every object went back to arena 1");
+}
+
+#[test]
+fn tcache_flush_empties_the_callers_cache() {
+    let _serial = SERIAL.lock().unwrap();
+    std::thread::spawn(|| {
+        start();
+        let binind = g().sc.small_bin(48);
+        let ps: Vec<_> = (0..100).map(|_| malloc(48)).collect();
+        for p in ps {
+            free(p);
+        }
+        let with_cache = bin_allocated(binind);
+        let n = cached(binind) as usize;
+        assert!(n >= 50, "freed objects are cached ({n})");
+        tcache::flush_current_thread();
+        assert_eq!(cached(binind), 0);
+        assert_eq!(bin_allocated(binind), with_cache - n * 48);
+    })
+    .join()
+    .unwrap();
+}
+
+#[test]
+fn thread_arena_moves_the_calling_thread() {
+    let _serial = SERIAL.lock().unwrap();
+    std::thread::spawn(|| {
+        start();
+        if g().narenas() < 4 {
+            eprintln!("skipped: fewer than 4 arenas");
+            return;
+        }
+        thread::bind(arena::get_or_create(3));
+        tcache::flush_current_thread();
+        let p = malloc(64);
+        assert_eq!(arena_of(p), 3);
+        free(p);
+        thread::bind(arena::get_or_create(0));
+        tcache::flush_current_thread();
+        let q = malloc(64);
+        assert_eq!(arena_of(q), 0);
+        free(q);
+    })
+    .join()
+    .unwrap();
+}
+
+#[test]
+fn gc_shrinks_an_idle_cache() {
+    let _serial = SERIAL.lock().unwrap();
+    std::thread::spawn(|| {
+        start();
+        if g().opts.lg_tcache_gc_sweep < 0 {
+            return;
+        }
+        let idle = g().sc.small_bin(1024);
+        let busy = g().sc.small_bin(16);
+        let ps: Vec<_> = (0..40).map(|_| malloc(1024)).collect();
+        for p in ps {
+            free(p);
+        }
+        let full = cached(idle);
+        assert!(full > 0);
+        // Several full sweeps of events on another class, with the idle one untouched.
+        let events = 4usize << g().opts.lg_tcache_gc_sweep;
+        for _ in 0..events / 2 {
+            free(malloc(16));
+        }
+        assert!(cached(busy) > 0);
+        assert!(cached(idle) < full / 2, "idle class shrank from {full} to {}", cached(idle));
+    })
+    .join()
+    .unwrap();
+}
+
+#[test]
+fn sixteen_threads_exchange_objects_and_keep_contents() {
+    let _serial = SERIAL.lock().unwrap();
+    start();
+    let threads = 16;
+    let (txs, rxs): (Vec<_>, Vec<_>) = (0..threads).map(|_| mpsc::channel::<(usize, usize, u8)>()).unzip();
+    let handles: Vec<_> = rxs
+        .into_iter()
+        .enumerate()
+        .map(|(id, rx)| {
+            let txs = txs.clone();
+            std::thread::spawn(move || {
+                let mut seed = 0x9e37_79b9_7f4a_7c15u64 ^ id as u64;
+                let mut next = move || {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 7;
+                    seed ^= seed << 17;
+                    seed
+                };
+                let mut live: Vec<(usize, usize, u8)> = Vec::new();
+                for i in 0..20_000 {
+                    let r = next();
+                    let size = if r % 100 < 95 { 1 + (r >> 8) as usize % 3840 } else { 4096 + (r >> 8) as usize % 60_000 };
+                    let p = malloc(size);
+                    let tag = (r >> 40) as u8;
+                    // SAFETY: p has `size` bytes.
+                    unsafe { std::ptr::write_bytes(p, tag, size) };
+                    live.push((p as usize, size, tag));
+                    if i % 3 == 0 {
+                        let to = (r >> 20) as usize % txs.len();
+                        let obj = live.swap_remove((r >> 30) as usize % live.len());
+                        let _ = txs[to].send(obj);
+                    }
+                    while let Ok(obj) = rx.try_recv() {
+                        live.push(obj);
+                    }
+                    if live.len() > 200 {
+                        let (p, size, tag) = live.swap_remove((r >> 12) as usize % live.len());
+                        // SAFETY: a live object of `size` bytes.
+                        let s = unsafe { std::slice::from_raw_parts(p as *const u8, size) };
+                        assert!(s.iter().all(|&b| b == tag), "contents kept");
+                        free(p as *mut u8);
+                    }
+                }
+                drop(txs);
+                live
+            })
+        })
+        .collect();
+    drop(txs);
+    let mut left = Vec::new();
+    for h in handles {
+        left.extend(h.join().unwrap());
+    }
+    left.sort();
+    for w in left.windows(2) {
+        assert!(w[0].0 + w[0].1 <= w[1].0, "live objects do not overlap");
+    }
+    for (p, size, tag) in left {
+        // SAFETY: a live object of `size` bytes.
+        let s = unsafe { std::slice::from_raw_parts(p as *const u8, size) };
+        assert!(s.iter().all(|&b| b == tag));
+        free(p as *mut u8);
+    }
+}
+
+/// `opt.tcache:false` is read once per process, so this re-runs the test binary with it.
+#[test]
+fn tcache_false_serves_without_a_cache() {
+    if std::env::var_os("JEMALLOC_RS_TCACHE_CHILD").is_some() {
+        start();
+        assert!(!g().opts.tcache);
+        assert!(thread::tcache().is_null());
+        let binind = g().sc.small_bin(32);
+        let before = bin_allocated(binind);
+        let p = malloc(32);
+        free(p);
+        assert_eq!(bin_allocated(binind), before, "the free went straight back to the bin");
+        return;
+    }
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "tcache_false_serves_without_a_cache", "--nocapture"])
+        .env("JEMALLOC_RS_TCACHE_CHILD", "1")
+        .env("MALLOC_CONF", "tcache:false")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "child failed: {}", String::from_utf8_lossy(&out.stdout));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("1 passed"));
+}
