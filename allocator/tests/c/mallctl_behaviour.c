@@ -1,0 +1,121 @@
+/*
+ * The options of the TUNING section and the checks of the DEBUGGING and DIAGNOSTIC MESSAGES
+ * sections, one behaviour per run: mallctl_behaviour MODE, under the MALLOC_CONF the driver
+ * sets. Modes that must abort do so inside the allocator; the others print "ok".
+ */
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <jemalloc/jemalloc.h>
+
+/* Freed memory is read on purpose: that is what junk filling is for. */
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 12
+#pragma GCC diagnostic ignored "-Wuse-after-free"
+#endif
+
+static void *volatile sink;
+
+#define CHECK(cond, ...)                                                                   \
+    do {                                                                                   \
+        if (!(cond)) {                                                                     \
+            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                           \
+            fprintf(stderr, __VA_ARGS__);                                                  \
+            fprintf(stderr, "\n");                                                         \
+            return 1;                                                                      \
+        }                                                                                  \
+    } while (0)
+
+static bool all(const volatile unsigned char *p, size_t from, size_t to, unsigned char v) {
+    for (size_t i = from; i < to; i++)
+        if (p[i] != v) return false;
+    return true;
+}
+
+static void hooked(void *opaque, const char *s) {
+    (void)opaque;
+    ssize_t ignored = write(2, "HOOK:", 5);
+    ignored = write(2, s, strlen(s));
+    (void)ignored;
+}
+
+int main(int argc, char **argv) {
+    const char *mode = argc > 1 ? argv[1] : "";
+    if (strcmp(mode, "junk") == 0) {
+        /* 0xa5 in new memory, 0x5a in freed memory, small and large. */
+        size_t sizes[] = {100, 3000, 10000, 100000};
+        for (unsigned i = 0; i < sizeof sizes / sizeof *sizes; i++) {
+            unsigned char *p = malloc(sizes[i]);
+            CHECK(all(p, 0, malloc_usable_size(p), 0xa5), "malloc(%zu) is not junk-filled", sizes[i]);
+            memset(p, 1, sizes[i]);
+            free(p);
+            if (sizes[i] <= 3000)
+                CHECK(all(p, 16, sizes[i], 0x5a), "freed %zu bytes are not 0x5a", sizes[i]);
+        }
+    } else if (strcmp(mode, "zero") == 0) {
+        for (int round = 0; round < 2; round++) {
+            size_t sizes[] = {24, 700, 5000, 70000};
+            for (unsigned i = 0; i < sizeof sizes / sizeof *sizes; i++) {
+                unsigned char *p = malloc(sizes[i]);
+                CHECK(all(p, 0, sizes[i], 0), "malloc(%zu) is not zeroed (round %d)", sizes[i], round);
+                memset(p, 0xff, sizes[i]);
+                free(p);
+            }
+        }
+    } else if (strcmp(mode, "sysv") == 0) {
+        CHECK(malloc(0) == NULL, "malloc(0) is not NULL under opt.sysv");
+        CHECK(calloc(0, 8) == NULL, "calloc(0, 8) is not NULL under opt.sysv");
+        void *p = malloc(10);
+        CHECK(realloc(p, 0) == NULL, "realloc(p, 0) is not NULL under opt.sysv");
+    } else if (strcmp(mode, "nosysv") == 0) {
+        sink = malloc(0);
+        CHECK(sink != NULL, "malloc(0) is NULL without opt.sysv");
+        free(sink);
+    } else if (strcmp(mode, "oom") == 0) {
+        /* Fails politely without opt.xmalloc; aborts with it. */
+        sink = malloc(SIZE_MAX / 2);
+        CHECK(sink == NULL, "an impossible malloc succeeded");
+    } else if (strcmp(mode, "badfree") == 0) {
+        char *p = malloc(100);
+        free(p + 16);
+        /* A thread cache may take the pointer; its flush hands it to the bin, which notices. */
+        mallctl("tcache.flush", NULL, NULL, NULL, 0);
+        return 0;
+    } else if (strcmp(mode, "foreignfree") == 0) {
+        static char not_ours[64];
+        free(not_ours + 16);
+        return 0;
+    } else if (strcmp(mode, "doublefree") == 0) {
+        sink = malloc(64);
+        free(sink);
+        free(sink);
+        /* A thread cache may hold both; its flush hands them to the bin, which notices. */
+        mallctl("tcache.flush", NULL, NULL, NULL, 0);
+        return 0;
+    } else if (strcmp(mode, "hook") == 0) {
+        /* Diagnostics go through the malloc_message the program set. */
+        static char not_ours[64];
+        malloc_message = hooked;
+        free(not_ours + 16);
+        return 0;
+    } else if (strcmp(mode, "opts") == 0) {
+        bool junk = false, zero = false;
+        size_t len = sizeof(bool), lg_chunk = 0, narenas = 0;
+        mallctl("opt.junk", &junk, &len, NULL, 0);
+        mallctl("opt.zero", &zero, &len, NULL, 0);
+        len = sizeof(size_t);
+        mallctl("opt.lg_chunk", &lg_chunk, &len, NULL, 0);
+        mallctl("opt.narenas", &narenas, &len, NULL, 0);
+        printf("junk:%d zero:%d lg_chunk:%zu narenas:%zu\n", junk, zero, lg_chunk, narenas);
+    } else if (strcmp(mode, "exit") == 0) {
+        sink = malloc(100);
+    } else {
+        fprintf(stderr, "unknown mode %s\n", mode);
+        return 2;
+    }
+    printf("ok\n");
+    return 0;
+}

@@ -1,0 +1,210 @@
+//! The mallctl namespace, the options and the diagnostics, checked from C against
+//! `libjemalloc_rs.so`: builds the library (release, in its own target directory so that this
+//! nested cargo does not wait on the outer one), compiles the programs of `tests/c/mallctl_*.c`
+//! against `include/jemalloc/jemalloc.h`, and runs them under various `MALLOC_CONF`s.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+fn manifest_dir() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// `<target>` of the running test binary (`<target>/<profile>/deps/mallctl-*`).
+fn target_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    exe.ancestors().nth(3).expect("target directory").to_path_buf()
+}
+
+/// Builds the library once; returns the directory holding `libjemalloc_rs.so`.
+fn library() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let target = target_dir().join("ctl-so");
+        let status = Command::new(env!("CARGO"))
+            .args(["build", "--release", "-p", "jemalloc_rs_cdylib", "--target-dir"])
+            .arg(&target)
+            .current_dir(manifest_dir())
+            .status()
+            .expect("run cargo");
+        assert!(status.success(), "building libjemalloc_rs.so failed");
+        target.join("release")
+    })
+}
+
+/// Compiles `tests/c/<name>.c` against the library, once; returns the program's path.
+fn program(name: &str) -> PathBuf {
+    static BUILT: std::sync::Mutex<Vec<(String, PathBuf)>> = std::sync::Mutex::new(Vec::new());
+    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, p)) = built.iter().find(|(n, _)| n == name) {
+        return p.clone();
+    }
+    let p = compile(name);
+    built.push((name.to_string(), p.clone()));
+    p
+}
+
+fn compile(name: &str) -> PathBuf {
+    let lib = library();
+    let out = lib.join(format!("c-{name}"));
+    let src = manifest_dir().join("tests/c").join(format!("{name}.c"));
+    let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
+    let status = Command::new(cc)
+        .args(["-O1", "-std=c11", "-D_GNU_SOURCE", "-Wall", "-Wextra", "-Wno-unused-but-set-variable"])
+        .arg("-I")
+        .arg(manifest_dir().join("include"))
+        .arg(&src)
+        .arg("-L")
+        .arg(lib)
+        .arg("-ljemalloc_rs")
+        .arg(format!("-Wl,-rpath,{}", lib.display()))
+        .arg("-o")
+        .arg(&out)
+        .status()
+        .expect("run cc");
+    assert!(status.success(), "compiling {} failed", src.display());
+    out
+}
+
+fn run(prog: &Path, conf: Option<&str>, args: &[&str]) -> Output {
+    let mut cmd = Command::new(prog);
+    cmd.args(args).env_remove("MALLOC_CONF").env_remove("LD_PRELOAD");
+    if let Some(c) = conf {
+        cmd.env("MALLOC_CONF", c);
+    }
+    cmd.output().expect("run test program")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn assert_ok(o: &Output, what: &str) {
+    assert!(o.status.success(), "{what}: {:?}\nstdout: {}\nstderr: {}", o.status, text(&o.stdout), text(&o.stderr));
+}
+
+/// The run was ended by SIGABRT after saying `message` with the `<jemalloc>: ` prefix.
+/// The run was ended by SIGABRT after a `<jemalloc>: ` line saying one of `messages`.
+fn assert_aborted_saying(o: &Output, messages: &[&str]) {
+    use std::os::unix::process::ExitStatusExt;
+    const SIGABRT: i32 = 6;
+    let err = text(&o.stderr);
+    assert_eq!(o.status.signal(), Some(SIGABRT), "not aborted: {:?}\nstderr: {err}", o.status);
+    assert!(
+        err.lines().any(|l| l.contains("<jemalloc>: ") && messages.iter().any(|m| l.contains(m))),
+        "no <jemalloc>: line saying {messages:?}: {err}"
+    );
+}
+
+#[test]
+fn every_name_matches_jemalloc_2_2_1_for_each_option_set() {
+    let prog = program("mallctl_names");
+    for (conf, args) in [
+        (None, ["22", "7", "9"]),
+        (Some("lg_chunk:20"), ["20", "7", "9"]),
+        (Some("lg_chunk:24"), ["24", "7", "9"]),
+        (Some("lg_qspace_max:8,lg_cspace_max:10"), ["22", "8", "10"]),
+    ] {
+        let o = run(&prog, conf, &args);
+        assert_ok(&o, &format!("mallctl_names under {conf:?}"));
+        assert_eq!(text(&o.stdout).trim(), "ok");
+    }
+}
+
+#[test]
+fn the_programs_malloc_conf_is_read_first() {
+    let prog = program("mallctl_conf");
+    let o = run(&prog, None, &[]);
+    assert_ok(&o, "malloc_conf alone");
+    assert_eq!(text(&o.stdout).trim(), "narenas:1 lg_dirty_mult:7");
+    let o = run(&prog, Some("narenas:3"), &[]);
+    assert_ok(&o, "malloc_conf then MALLOC_CONF");
+    assert_eq!(text(&o.stdout).trim(), "narenas:3 lg_dirty_mult:7");
+}
+
+#[test]
+fn garbage_in_malloc_conf_warns_and_is_skipped() {
+    let prog = program("mallctl_behaviour");
+    let o = run(&prog, Some("narenas:abc,bogus,lg_chunk:99,nokey:1,junk:true,zero:maybe,lg_chunk:21"), &["opts"]);
+    assert_ok(&o, "garbage options");
+    assert_eq!(text(&o.stdout).trim(), "junk:1 zero:0 lg_chunk:21 narenas:".to_string() + &default_narenas(&prog));
+    let err = text(&o.stderr);
+    for bad in ["narenas:abc", "bogus", "lg_chunk:99", "nokey:1", "zero:maybe"] {
+        assert!(err.lines().any(|l| l.starts_with("<jemalloc>: ") && l.contains(bad)), "no warning for {bad}: {err}");
+    }
+    // With abort:true the first warning is fatal.
+    let o = run(&prog, Some("abort:true,bogus"), &["opts"]);
+    assert_aborted_saying(&o, &["bogus"]);
+}
+
+fn default_narenas(prog: &Path) -> String {
+    let o = run(prog, None, &["opts"]);
+    assert_ok(&o, "default options");
+    text(&o.stdout).trim().rsplit(':').next().unwrap().to_string()
+}
+
+#[test]
+fn junk_zero_and_sysv_change_what_allocation_returns() {
+    let prog = program("mallctl_behaviour");
+    for (conf, mode) in [
+        ("junk:true", "junk"),
+        ("junk:true,tcache:false", "junk"),
+        ("zero:true", "zero"),
+        ("zero:true,tcache:false", "zero"),
+        ("sysv:true", "sysv"),
+        ("sysv:false", "nosysv"),
+        ("", "oom"),
+    ] {
+        let o = run(&prog, Some(conf), &[mode]);
+        assert_ok(&o, &format!("{mode} under {conf}"));
+        assert_eq!(text(&o.stdout).trim(), "ok");
+    }
+}
+
+#[test]
+fn xmalloc_turns_failure_into_an_abort() {
+    let prog = program("mallctl_behaviour");
+    let o = run(&prog, Some("xmalloc:true"), &["oom"]);
+    assert_aborted_saying(&o, &["out of memory"]);
+}
+
+#[test]
+fn bad_frees_are_reported_and_abort() {
+    let prog = program("mallctl_behaviour");
+    // A second free of a run's only region finds the run already gone: "already freed".
+    let twice: &[&str] = &["double free", "already freed"];
+    for (conf, mode, says) in [
+        ("", "badfree", &["invalid pointer"][..]),
+        ("tcache:false", "badfree", &["invalid pointer"]),
+        ("", "foreignfree", &["invalid pointer"]),
+        ("", "doublefree", twice),
+        ("tcache:false", "doublefree", twice),
+    ] {
+        let o = run(&prog, Some(conf), &[mode]);
+        assert_aborted_saying(&o, says);
+    }
+}
+
+#[test]
+fn diagnostics_go_through_the_programs_malloc_message() {
+    let prog = program("mallctl_behaviour");
+    let o = run(&prog, None, &["hook"]);
+    assert_aborted_saying(&o, &["invalid pointer"]);
+    assert!(text(&o.stderr).contains("HOOK:<jemalloc>: "), "the message bypassed malloc_message: {}", text(&o.stderr));
+}
+
+#[test]
+fn stats_print_writes_the_report_at_exit() {
+    let prog = program("mallctl_behaviour");
+    let o = run(&prog, Some("stats_print:true"), &["exit"]);
+    assert_ok(&o, "stats_print at exit");
+    let err = text(&o.stderr);
+    let begin = err.find("___ Begin jemalloc statistics ___").expect("no report begin");
+    let end = err.find("--- End jemalloc statistics ---").expect("no report end");
+    assert!(begin < end);
+    assert!(err.contains("  opt.stats_print: true"), "{err}");
+    assert!(err.contains("arenas[0]:"), "{err}");
+    let o = run(&prog, None, &["exit"]);
+    assert!(!text(&o.stderr).contains("Begin jemalloc statistics"));
+}
