@@ -147,7 +147,8 @@ fn imalloc(size: usize, zero: bool) -> *mut u8 {
     } else {
         let p = huge::malloc(size, g.sc.chunk_size);
         let usize_ = if p.is_null() { 0 } else { crate::size_classes::chunk_ceiling(size, g.sc.chunk_size).unwrap_or(0) };
-        (p, usize_, true)
+        // Fresh pages read as zero, but opt.junk still fills them.
+        (p, usize_, zero)
     };
     if !p.is_null() {
         fill_new(p, usize_, zeroed);
@@ -169,7 +170,7 @@ fn ipalloc(size: usize, alignment: usize, zero: bool) -> *mut u8 {
         huge::malloc(usize_, alignment)
     };
     if !p.is_null() {
-        fill_new(p, usize_, zero || usize_ > g.sc.arena_maxclass);
+        fill_new(p, usize_, zero);
         note_allocated(usize_);
     }
     p
