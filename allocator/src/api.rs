@@ -262,6 +262,8 @@ fn iralloc_in_place(p: *mut u8, size: usize, extra: usize, zero: bool) -> Option
             }
             // SAFETY: the chunk header's arena is set for the chunk's life.
             let arena: &Arena = unsafe { &*(*c.0).arena };
+            // Pages a growth adds are new memory, which opt.zero zeroes.
+            let zero = zero || cfg!(feature = "fill") && g.opts.zero;
             let target = (want.min(g.sc.arena_maxclass) + PAGE_MASK) & !PAGE_MASK;
             // SAFETY: p is a live large object of that arena at that page.
             if unsafe { large::ralloc_in_place(arena, c, page, old, target, zero) } {
