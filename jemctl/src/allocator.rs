@@ -142,7 +142,16 @@ fn load_library(path: &Path, prefix: &str) -> Result<AllocTable> {
         // SAFETY: the symbol is only read as an address here.
         let s = unsafe { lib.get::<*mut std::ffi::c_void>(symbol.as_bytes()) }
             .map_err(|_| anyhow!("{} does not export {symbol}: is it an allocator (malloc, free, ...)?", path.display()))?;
-        Ok(*s)
+        // dlsym also searches the library's dependencies: a library that merely links the C
+        // library would otherwise lend us the C library's malloc.
+        match defining_object(*s) {
+            Some(owner) if same_file(&owner, path) => Ok(*s),
+            owner => Err(anyhow!(
+                "{} does not export {symbol} itself (the {symbol} found is {}'s): is it an allocator?",
+                path.display(),
+                owner.map_or_else(|| "another library".into(), |o| o.display().to_string())
+            )),
+        }
     };
     let (malloc, free, realloc, calloc, memalign) =
         (get("malloc")?, get("free")?, get("realloc")?, get("calloc")?, get("posix_memalign")?);
@@ -161,6 +170,26 @@ fn load_library(path: &Path, prefix: &str) -> Result<AllocTable> {
     };
     std::mem::forget(lib);
     Ok(table)
+}
+
+/// The file of the loaded object that holds `addr`.
+fn defining_object(addr: *mut std::ffi::c_void) -> Option<PathBuf> {
+    // SAFETY: an all-zero Dl_info is a valid value for dladdr to overwrite.
+    let mut info: libc::Dl_info = unsafe { std::mem::zeroed() };
+    // SAFETY: info is writable; dladdr only looks the address up.
+    if unsafe { libc::dladdr(addr, &mut info) } == 0 || info.dli_fname.is_null() {
+        return None;
+    }
+    // SAFETY: dladdr set dli_fname to a NUL-terminated string owned by the loader.
+    let name = unsafe { std::ffi::CStr::from_ptr(info.dli_fname) };
+    Some(PathBuf::from(name.to_string_lossy().into_owned()))
+}
+
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
+    }
 }
 
 fn is_identifier(s: &str) -> bool {

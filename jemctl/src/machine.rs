@@ -39,9 +39,10 @@ extern "C" {
     fn gnu_get_libc_version() -> *const std::ffi::c_char;
 }
 
-/// Lower-case words of the CPU model without trademarks and frequency: "amd-epyc-7b13".
+/// Lower-case words of the CPU model, without trademarks and frequency: "amd-epyc-7b13".
 fn slug(cpu: &str) -> String {
-    let words: Vec<String> = cpu
+    let model = cpu.split('@').next().unwrap_or(cpu);
+    let words: Vec<String> = model
         .split(|c: char| !c.is_ascii_alphanumeric())
         .filter(|w| !w.is_empty())
         .map(|w| w.to_ascii_lowercase())

@@ -38,6 +38,8 @@ pub struct ThreadReport {
     pub end: Option<Instant>,
     pub cpu_user: f64,
     pub cpu_sys: f64,
+    /// The most live bytes this thread alone accounted for.
+    pub peak_live: i64,
 }
 
 pub(crate) struct Sync<'a> {
@@ -57,6 +59,7 @@ pub struct ThreadCtx<'a> {
     sync: Option<Sync<'a>>,
     live_slot: &'a LiveSlot,
     live: i64,
+    peak_live: i64,
     timing: bool,
     readied: bool,
     ops: u64,
@@ -93,6 +96,7 @@ impl<'a> ThreadCtx<'a> {
             sync,
             live_slot,
             live: 0,
+            peak_live: 0,
             timing: false,
             readied: false,
             ops: 0,
@@ -150,6 +154,7 @@ impl<'a> ThreadCtx<'a> {
             end: self.report_end,
             cpu_user: self.cpu.0,
             cpu_sys: self.cpu.1,
+            peak_live: self.peak_live,
         }
     }
 
@@ -162,6 +167,7 @@ impl<'a> ThreadCtx<'a> {
     #[inline(always)]
     fn account(&mut self, delta: i64) {
         self.live += delta;
+        self.peak_live = self.peak_live.max(self.live);
         self.live_slot.0.store(self.live, Ordering::Relaxed);
     }
 

@@ -40,7 +40,8 @@ pub struct Outcome {
     pub cpu_sys_seconds: f64,
     /// Sampled call latencies in nanoseconds, all threads.
     pub latency: Histogram<u64>,
-    /// Highest sampled sum of requested bytes live.
+    /// Requested bytes live at the peak: the highest sum of the threads' counts sampled every
+    /// millisecond, or the largest one thread's own peak if that is higher (short runs).
     pub peak_live_bytes: u64,
     /// Requested bytes still live after tear-down: 0 unless the workload leaks.
     pub end_live_bytes: i64,
@@ -131,7 +132,7 @@ pub fn run(workload: &Workload, table: AllocTable, params: &RunParams, clock: &C
         cpu_user_seconds: user,
         cpu_sys_seconds: sys,
         latency,
-        peak_live_bytes: peak_live.max(0) as u64,
+        peak_live_bytes: reports.iter().map(|r| r.peak_live).fold(peak_live, i64::max).max(0) as u64,
         end_live_bytes: end_live,
         baseline_rss_bytes: baseline_rss,
         peak_rss_bytes: peak_rss,
