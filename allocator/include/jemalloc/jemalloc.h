@@ -49,11 +49,15 @@ extern "C" {
 #define ALLOCM_ERR_NOT_MOVED 2
 
 /*
- * Declarations repeat the C library's exception specification (glibc's __THROW), so that
- * C++ translation units may include this header together with <stdlib.h> and <malloc.h>.
+ * In C++ the declarations repeat the C library's exception specification (glibc's __THROW),
+ * so that a translation unit may include this header together with <stdlib.h>.  In C,
+ * glibc's __THROW also marks functions as leaves, which malloc_stats_print (it calls back
+ * into the program) and every function that may report through malloc_message are not.
  */
-#if defined(__THROW)
+#if defined(__cplusplus) && defined(__THROW)
 #define JEMALLOC_NOTHROW __THROW
+#elif defined(__GNUC__)
+#define JEMALLOC_NOTHROW __attribute__((nothrow))
 #else
 #define JEMALLOC_NOTHROW
 #endif

@@ -22,6 +22,9 @@ static size_t opaque(size_t x) {
     return opaque_sink;
 }
 
+/* The chunk size in effect: objects above it less the chunk header are huge. */
+static size_t chunksize;
+
 /* A size no process can map (beyond the 47-bit user address space) that is still a valid
  * request: the allocator must try, fail and report ENOMEM. */
 #define UNMAPPABLE ((size_t)1 << 50)
@@ -514,23 +517,24 @@ static void test_allocm(void) {
     }
     /* A large object shrinks in place, then grows back in place with zeroing. */
     {
+        const size_t big = chunksize / 4 < 64 * KiB ? chunksize / 4 : 64 * KiB;
         void *p = NULL, *orig;
         size_t r = 0;
-        CHECK(allocm(&p, &r, 64 * KiB, 0) == ALLOCM_SUCCESS, "allocm(64 KiB) failed");
+        CHECK(allocm(&p, &r, big, 0) == ALLOCM_SUCCESS, "allocm(%zu) failed", big);
         memset(p, 0xff, r);
         pattern_fill(p, 8192, 4);
         orig = p;
         int rc = rallocm(&p, &r, 8192, 0, ALLOCM_NO_MOVE);
         CHECK(rc == ALLOCM_SUCCESS && p == orig,
-            "rallocm(64 KiB -> 8 KiB, ALLOCM_NO_MOVE) returned %d (p %p, was %p)", rc, p, orig);
+            "rallocm(%zu -> 8192, ALLOCM_NO_MOVE) returned %d (p %p, was %p)", big, rc, p, orig);
         CHECK(r == 8192 && salloc(p) == 8192, "shrunk large object: rsize %zu, sallocm %zu", r,
             salloc(p));
         CHECK_PATTERN(p, 8192, 4, "after an in-place shrink");
-        rc = rallocm(&p, &r, 64 * KiB, 0, ALLOCM_NO_MOVE | ALLOCM_ZERO);
+        rc = rallocm(&p, &r, big, 0, ALLOCM_NO_MOVE | ALLOCM_ZERO);
         CHECK(rc == ALLOCM_SUCCESS && p == orig,
-            "rallocm(8 KiB -> 64 KiB, ALLOCM_NO_MOVE) into the pages it just gave up returned %d",
-            rc);
-        CHECK(r == 64 * KiB && salloc(p) == r, "regrown large object: rsize %zu, sallocm %zu", r,
+            "rallocm(8192 -> %zu, ALLOCM_NO_MOVE) into the pages it just gave up returned %d",
+            big, rc);
+        CHECK(r == big && salloc(p) == r, "regrown large object: rsize %zu, sallocm %zu", r,
             salloc(p));
         CHECK_PATTERN(p, 8192, 4, "after an in-place growth");
         size_t at = first_nonzero((uint8_t *)p + 8192, r - 8192);
@@ -539,9 +543,8 @@ static void test_allocm(void) {
 
         /* extra: shrink to at least 8 KiB, keeping up to 12 KiB. */
         rc = rallocm(&p, &r, 8192, 4096, ALLOCM_NO_MOVE);
-        CHECK(rc == ALLOCM_SUCCESS && p == orig && r >= 12288 && r < 64 * KiB &&
-                  r == salloc(p),
-            "rallocm(64 KiB -> 8 KiB + 4 KiB extra, ALLOCM_NO_MOVE): rc %d, rsize %zu", rc, r);
+        CHECK(rc == ALLOCM_SUCCESS && p == orig && r >= 12288 && r < big && r == salloc(p),
+            "rallocm(%zu -> 8192 + 4096 extra, ALLOCM_NO_MOVE): rc %d, rsize %zu", big, rc, r);
         CHECK_PATTERN(p, 8192, 4, "after a shrink with extra");
         /* A large object cannot become small in place. */
         rc = rallocm(&p, &r, 100, 0, ALLOCM_NO_MOVE);
@@ -550,36 +553,40 @@ static void test_allocm(void) {
         CHECK_PATTERN(p, 8192, 4, "after a refused shrink to small");
         dallocm(p, 0);
     }
-    /* A huge object shrinks in place within its chunk-multiple, and cannot become large. */
+    /* A huge object shrinks in place within its chunk multiple, and cannot become small. */
+    {
+        const size_t big = 3 * chunksize, smaller = 2 * chunksize + chunksize / 2;
+        void *p = NULL, *orig;
+        size_t r = 0;
+        CHECK(allocm(&p, &r, big, 0) == ALLOCM_SUCCESS, "allocm(%zu) failed", big);
+        pattern_fill(p, smaller, 5);
+        orig = p;
+        int rc = rallocm(&p, &r, smaller, 0, ALLOCM_NO_MOVE);
+        CHECK(rc == ALLOCM_SUCCESS && p == orig && r >= smaller && r == salloc(p),
+            "rallocm(%zu -> %zu, ALLOCM_NO_MOVE): rc %d, rsize %zu", big, smaller, rc, r);
+        rc = rallocm(&p, &r, 100, 0, ALLOCM_NO_MOVE);
+        CHECK(rc == ALLOCM_ERR_NOT_MOVED && p == orig,
+            "rallocm(huge -> 100, ALLOCM_NO_MOVE) returned %d", rc);
+        check_pattern_sampled(p, smaller, 5, "huge object after rallocm(ALLOCM_NO_MOVE)");
+        dallocm(p, 0);
+    }
+    /* extra: an object that moves is allocated with size + extra bytes; one that stays in
+     * place already holds at least size. */
     {
         void *p = NULL, *orig;
         size_t r = 0;
-        CHECK(allocm(&p, &r, 12 * MiB, 0) == ALLOCM_SUCCESS, "allocm(12 MiB) failed");
-        pattern_fill(p, MiB, 5);
-        orig = p;
-        int rc = rallocm(&p, &r, 10 * MiB, 0, ALLOCM_NO_MOVE);
-        CHECK(rc == ALLOCM_SUCCESS && p == orig && r >= 10 * MiB && r == salloc(p),
-            "rallocm(12 MiB -> 10 MiB, ALLOCM_NO_MOVE): rc %d, rsize %zu", rc, r);
-        rc = rallocm(&p, &r, 100000, 0, ALLOCM_NO_MOVE);
-        CHECK(rc == ALLOCM_ERR_NOT_MOVED && p == orig,
-            "rallocm(huge -> 100000, ALLOCM_NO_MOVE) returned %d", rc);
-        CHECK_PATTERN(p, MiB, 5, "huge object after rallocm(ALLOCM_NO_MOVE)");
-        dallocm(p, 0);
-    }
-    /* extra when moving: the new object holds size + extra. */
-    {
-        void *p = NULL;
-        size_t r = 0;
         CHECK(allocm(&p, &r, 100, 0) == ALLOCM_SUCCESS, "allocm(100) failed");
         pattern_fill(p, 100, 6);
-        int rc = rallocm(&p, &r, 200, 1000, 0);
-        CHECK(rc == ALLOCM_SUCCESS && r >= 1200 && r == salloc(p),
-            "rallocm(100 -> 200 + 1000 extra): rc %d, rsize %zu", rc, r);
-        CHECK_PATTERN(p, 100, 6, "after rallocm with extra");
-        rc = rallocm(&p, &r, 50000, 30000, 0);
-        CHECK(rc == ALLOCM_SUCCESS && r >= 80000 && r == salloc(p),
-            "rallocm(1200 -> 50000 + 30000 extra): rc %d, rsize %zu", rc, r);
-        CHECK_PATTERN(p, 100, 6, "after rallocm with extra to large");
+        const size_t steps[][2] = {{200, 1000}, {50000, 30000}};
+        for (int i = 0; i < 2; i++) {
+            size_t size = steps[i][0], extra = steps[i][1];
+            orig = p;
+            int rc = rallocm(&p, &r, size, extra, 0);
+            CHECK(rc == ALLOCM_SUCCESS && r == salloc(p) && r >= (p == orig ? size : size + extra),
+                "rallocm(%zu + %zu extra) %s: rc %d, rsize %zu", size, extra,
+                p == orig ? "in place" : "moving", rc, r);
+            CHECK_PATTERN(p, 100, 6, "after rallocm with extra");
+        }
         dallocm(p, 0);
     }
     /* Out of memory. */
@@ -616,6 +623,11 @@ static void test_allocm(void) {
 
 int main(int argc, char **argv) {
     require_preloaded();
+    size_t len = sizeof(chunksize);
+    CHECK(mallctl("arenas.chunksize", &chunksize, &len, NULL, 0) == 0 && len == sizeof(chunksize),
+        "mallctl(\"arenas.chunksize\") failed");
+    CHECK(chunksize >= 16 * KiB && (chunksize & (chunksize - 1)) == 0,
+        "arenas.chunksize is %zu, not a power of two of at least 16 KiB", chunksize);
     /* A section name on the command line runs that section alone. */
     const struct {
         const char *name;

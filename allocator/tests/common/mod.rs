@@ -112,6 +112,11 @@ pub fn preload(cmd: &mut Command) -> &mut Command {
     cmd.env("LD_PRELOAD", so_path()).env_remove("MALLOC_CONF")
 }
 
+/// Makes `cmd` run with the library preloaded and `MALLOC_CONF` set to `conf`.
+pub fn preload_with_conf<'a>(cmd: &'a mut Command, conf: &str) -> &'a mut Command {
+    preload(cmd).env("MALLOC_CONF", conf)
+}
+
 /// Makes `cmd` run on the C library's allocator.
 pub fn no_preload(cmd: &mut Command) -> &mut Command {
     cmd.env_remove("LD_PRELOAD").env_remove("MALLOC_CONF")
@@ -181,8 +186,28 @@ pub fn assert_success(out: &Output, what: &str) {
 /// Runs a compiled C test program under `LD_PRELOAD` and checks that it succeeded and printed
 /// each of `expect_lines`.
 pub fn run_c_test(exe: &Path, args: &[&str], limit: Duration, expect_lines: &[&str]) -> Output {
-    let out = run(preload(Command::new(exe).args(args)), limit);
-    let what = format!("{} {}", exe.file_name().unwrap().to_string_lossy(), args.join(" "));
+    run_c_test_with_conf(exe, args, None, limit, expect_lines)
+}
+
+/// As [`run_c_test`], with `MALLOC_CONF` set to `conf` if given.
+pub fn run_c_test_with_conf(
+    exe: &Path,
+    args: &[&str],
+    conf: Option<&str>,
+    limit: Duration,
+    expect_lines: &[&str],
+) -> Output {
+    let mut cmd = Command::new(exe);
+    cmd.args(args);
+    match conf {
+        Some(conf) => preload_with_conf(&mut cmd, conf),
+        None => preload(&mut cmd),
+    };
+    let out = run(&mut cmd, limit);
+    let mut what = format!("{} {}", exe.file_name().unwrap().to_string_lossy(), args.join(" "));
+    if let Some(conf) = conf {
+        what = format!("MALLOC_CONF={conf} {what}");
+    }
     assert_success(&out, &what);
     let stdout = String::from_utf8_lossy(&out.stdout);
     for line in expect_lines {
