@@ -1,0 +1,26 @@
+//! Every workload on one thread, jemalloc-rs against the system allocator, on the same code.
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use jemalloc_rs_benches::{allocators, time_workload};
+use std::time::Duration;
+use workloads::Clock;
+
+const OPS: u64 = 20_000;
+
+fn all_workloads(c: &mut Criterion) {
+    let clock = Clock::calibrate();
+    let mut group = c.benchmark_group("workload");
+    group.warm_up_time(Duration::from_millis(300)).measurement_time(Duration::from_secs(1)).sample_size(10);
+    group.throughput(Throughput::Elements(OPS));
+    for w in workloads::all() {
+        for (name, t) in allocators() {
+            group.bench_function(BenchmarkId::new(name, w.name), |b| {
+                b.iter_custom(|iters| (0..iters).map(|_| time_workload(w.name, t, 1, OPS, &clock)).sum())
+            });
+        }
+    }
+    group.finish();
+}
+
+criterion_group!(benches, all_workloads);
+criterion_main!(benches);
