@@ -1,0 +1,108 @@
+//! `jemctl ctl` and `jemctl stats`, run as the real binary.
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+
+fn jemctl() -> Command {
+    let mut c = Command::cargo_bin("jemctl").expect("the jemctl binary");
+    c.env_remove("MALLOC_CONF");
+    c
+}
+
+fn json(args: &[&str]) -> serde_json::Value {
+    let out = jemctl().args(args).output().expect("run jemctl");
+    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).expect("JSON output")
+}
+
+#[test]
+fn reads_typed_values_and_pointers() {
+    let v = json(&["ctl", "--json", "version", "arenas.nbins", "opt.lg_dirty_mult", "stats.cactive", "arenas.initialized"]);
+    assert_eq!(v[0]["value"], "2.2.1-0-jemalloc-rs");
+    assert_eq!(v[0]["type"], "const char *");
+    assert_eq!(v[1]["value"], 28);
+    assert_eq!(v[1]["type"], "unsigned");
+    assert_eq!(v[2]["value"], 5);
+    assert_eq!(v[2]["type"], "ssize_t");
+    assert_eq!(v[3]["type"], "size_t *");
+    assert!(v[3]["value"]["address"].as_str().unwrap().starts_with("0x"));
+    assert!(v[3]["value"]["value"].as_u64().unwrap() > 0, "cactive is 0 in a running process");
+    assert_eq!(v[4]["value"][0], true);
+    jemctl()
+        .args(["ctl", "thread.allocatedp"])
+        .assert()
+        .success()
+        .stdout(predicate::str::is_match(r"^thread\.allocatedp: 0x[0-9a-f]+ -> [1-9][0-9]*\n$").unwrap());
+}
+
+#[test]
+fn a_workload_first_makes_statistics_move() {
+    let v = json(&["ctl", "--json", "--threads", "16", "stats.arenas.4.pactive", "stats.arenas.4.small.nmalloc", "stats.allocated"]);
+    assert!(v[1]["value"].as_u64().unwrap() > 1000, "arena 4 served small requests: {v}");
+    assert!(v[2]["value"].as_u64().unwrap() > 0);
+    // Without a workload, arena 4 was never used: its statistics do not exist.
+    jemctl().args(["ctl", "stats.arenas.4.pactive"]).assert().failure().stderr(predicate::str::contains("ENOENT"));
+}
+
+#[test]
+fn writes_and_refuses_with_the_manuals_errors() {
+    let v = json(&["ctl", "--json", "thread.arena=2", "thread.arena", "arenas.purge=0", "epoch=1"]);
+    assert_eq!(v[0]["value"]["new"], 2);
+    assert_eq!(v[1]["value"], 2);
+    assert!(v[3]["value"].as_u64().unwrap() >= 2);
+    jemctl()
+        .args(["ctl", "opt.narenas=3"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("EPERM: attempt to read or write void value, or attempt to write read-only value"));
+    jemctl()
+        .args(["ctl", "thread.arena=1000000"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("EFAULT"));
+    jemctl()
+        .args(["ctl", "no.such.name"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("ENOENT: name or mib specifies an unknown/invalid value"));
+    jemctl().args(["ctl", "arenas.bin.28.size"]).assert().code(2).stderr(predicate::str::contains("ENOENT"));
+    jemctl().args(["ctl", "thread.arena=x"]).assert().code(2).stderr(predicate::str::contains("not a unsigned value"));
+}
+
+#[test]
+fn lists_the_tree_with_types_and_access() {
+    jemctl()
+        .args(["ctl", "--list"])
+        .assert()
+        .success()
+        .stdout(predicate::str::is_match(r"(?m)^epoch +uint64_t +rw$").unwrap())
+        .stdout(predicate::str::is_match(r"(?m)^arenas\.purge +unsigned +-w$").unwrap())
+        .stdout(predicate::str::is_match(r"(?m)^tcache\.flush +void +--$").unwrap())
+        .stdout(predicate::str::is_match(r"(?m)^stats\.arenas\.<i>\.lruns\.<j>\.curruns +size_t +r-$").unwrap());
+    let v = json(&["ctl", "--list", "stats.arenas.3.bins", "--json"]);
+    let names: Vec<&str> = v.as_array().unwrap().iter().map(|e| e["name"].as_str().unwrap()).collect();
+    assert_eq!(names.len(), 10);
+    assert!(names.iter().all(|n| n.starts_with("stats.arenas.<i>.bins.<j>.")));
+    jemctl().args(["ctl", "--list", "nothing"]).assert().code(2);
+}
+
+#[test]
+fn stats_prints_the_report_honouring_opts() {
+    jemctl()
+        .args(["stats", "--threads", "2"])
+        .assert()
+        .success()
+        .stdout(predicate::str::starts_with("___ Begin jemalloc statistics ___\n"))
+        .stdout(predicate::str::ends_with("--- End jemalloc statistics ---\n"))
+        .stdout(predicate::str::contains("Run-time option settings:"))
+        .stdout(predicate::str::contains("bins:     bin    size regs pgs"))
+        .stdout(predicate::str::contains("large:   size pages"));
+    jemctl()
+        .args(["stats", "--opts", "gbl"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("Run-time option settings:").not())
+        .stdout(predicate::str::contains("bins:").not())
+        .stdout(predicate::str::contains("arenas[0]:"));
+    jemctl().args(["stats", "--opts", "z"]).assert().code(2);
+}
