@@ -21,6 +21,10 @@ pub enum Command {
     Workloads,
     /// Render a saved benchmark (JSON) as a table, a markdown file and SVG charts
     Report(ReportArgs),
+    /// Read, write or list the allocator's mallctl namespace, as this process sees it
+    Ctl(CtlArgs),
+    /// Print the allocator's malloc_stats_print() report for this process
+    Stats(StatsArgs),
     /// Run one allocator on one workload and print the measurement as JSON (used by bench)
     #[command(name = "__run-one", hide = true)]
     RunOne(RunOneArgs),
@@ -124,6 +128,45 @@ pub struct SizeClassesArgs {
     /// Print JSON instead of tables
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct CtlArgs {
+    /// NAME to read (pointers print their address and the value there), NAME=VALUE to write;
+    /// several may be given
+    #[arg(value_name = "NAME[=VALUE]")]
+    pub names: Vec<String>,
+
+    /// List the names (under PREFIX, such as stats.arenas.0) with their types and access
+    #[arg(long, value_name = "PREFIX", num_args = 0..=1, default_missing_value = "", conflicts_with = "names")]
+    pub list: Option<String>,
+
+    /// First run a workload on N threads in this process, so that statistics are not zero
+    #[arg(long, value_name = "N", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1024))]
+    pub threads: Option<usize>,
+
+    /// The workload --threads runs (default larson; see `jemctl workloads`)
+    #[arg(long, value_name = "NAME", value_parser = workload_name)]
+    pub workload: Option<String>,
+
+    /// Print JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct StatsArgs {
+    /// Leave parts out: g general, m merged arenas, a each arena, b bins, l large runs
+    #[arg(long, value_name = "CHARS", default_value = "")]
+    pub opts: String,
+
+    /// First run a workload on N threads in this process, so that statistics are not zero
+    #[arg(long, value_name = "N", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1024))]
+    pub threads: Option<usize>,
+
+    /// The workload --threads runs (default larson; see `jemctl workloads`)
+    #[arg(long, value_name = "NAME", value_parser = workload_name)]
+    pub workload: Option<String>,
 }
 
 #[derive(Args, Debug)]

@@ -4,9 +4,11 @@ mod allocator;
 mod bench;
 mod cli;
 mod cmd;
+mod ctl_cmd;
 mod error;
 mod export;
 mod machine;
+mod stats_cmd;
 mod units;
 
 use clap::Parser;

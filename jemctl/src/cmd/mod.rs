@@ -14,6 +14,8 @@ pub fn run(command: Command) -> anyhow::Result<()> {
         Command::Sizeclasses(args) => sizeclasses::run(args),
         Command::Workloads => workloads::run(),
         Command::Report(args) => report::run(args),
+        Command::Ctl(args) => crate::ctl_cmd::run(args),
+        Command::Stats(args) => crate::stats_cmd::run(args),
         Command::RunOne(args) => run_one::run(args),
     }
 }
