@@ -58,9 +58,17 @@ fn tunables() -> String {
     }
 }
 
-fn child(spec: &AllocatorSpec, launch: &Launch) -> Result<Command> {
+/// `jemctl __run-one` for `spec`, run under `wrapper` (a program and its arguments) if any.
+fn child(spec: &AllocatorSpec, launch: &Launch, wrapper: &[String]) -> Result<Command> {
     let exe = std::env::current_exe().context("cannot find the jemctl executable to run measurements in")?;
-    let mut cmd = Command::new(exe);
+    let mut cmd = match wrapper.split_first() {
+        Some((program, args)) => {
+            let mut cmd = Command::new(program);
+            cmd.args(args).arg(exe);
+            cmd
+        }
+        None => Command::new(exe),
+    };
     cmd.arg("__run-one").arg("--allocator").arg(spec.arg());
     cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
     launch.apply(&mut cmd, spec);
@@ -74,7 +82,7 @@ pub fn probe(spec: &AllocatorSpec) -> Result<(Launch, Option<String>)> {
     }
     let mut first_error = String::new();
     for launch in [Launch::Plain, Launch::Tunables(tunables()), Launch::Preload] {
-        let out = child(spec, &launch)?.arg("--probe").output().context("cannot start a jemctl child process")?;
+        let out = child(spec, &launch, &[])?.arg("--probe").output().context("cannot start a jemctl child process")?;
         if out.status.success() {
             let note = (launch != Launch::Plain).then(|| {
                 format!(
@@ -106,11 +114,14 @@ pub struct ChildRun<'a> {
     pub ops_per_thread: Option<u64>,
     pub seed: u64,
     pub sample_every: u32,
+    /// A program to run the child under, with its arguments, such as
+    /// `valgrind --tool=callgrind`; empty for none.
+    pub wrapper: &'a [String],
 }
 
 /// Runs one measurement in a child and reads its sample.
 pub fn run(r: &ChildRun<'_>) -> Result<Sample> {
-    let mut cmd = child(r.spec, r.launch)?;
+    let mut cmd = child(r.spec, r.launch, r.wrapper)?;
     cmd.args(["--workload", r.workload])
         .args(["--threads", &r.threads.to_string()])
         .args(["--seed", &r.seed.to_string()])

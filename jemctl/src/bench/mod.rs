@@ -124,6 +124,7 @@ pub fn run(config: &BenchConfig, progress: &mut dyn FnMut(&Step<'_>)) -> Result<
                 ops_per_thread: config.ops_per_thread,
                 seed: config.seed,
                 sample_every: config.sample_every,
+                wrapper: &[],
             })?);
         }
     }
