@@ -143,7 +143,47 @@ static void calloc_from_dirty(size_t size, int rounds, int batch) {
     }
 }
 
+/* calloc served from pages that large objects gave up by shrinking in place or by being
+ * freed, split into objects of other sizes. */
+static void calloc_from_split_runs(void) {
+    uint64_t rng = 0x1234567;
+    enum { BIG = 16, SMALLER = 200 };
+    for (int round = 0; round < 4; round++) {
+        void *big[BIG];
+        for (int i = 0; i < BIG; i++) {
+            big[i] = malloc(256 * KiB);
+            CHECK(big[i] != NULL, "malloc(256 KiB) returned NULL");
+            memset(big[i], 0xff, malloc_usable_size(big[i]));
+        }
+        for (int i = 0; i < BIG; i++) {
+            if (i % 2 == 0) {
+                big[i] = realloc(big[i], 8 * KiB);
+                CHECK(big[i] != NULL, "realloc(256 KiB -> 8 KiB) returned NULL");
+            } else {
+                free(big[i]);
+            }
+        }
+        void *ps[SMALLER];
+        size_t sizes[SMALLER];
+        for (int i = 0; i < SMALLER; i++) {
+            sizes[i] = 1 + rng_next(&rng) % (i % 2 ? 64 * KiB : 4 * KiB);
+            ps[i] = calloc(1, sizes[i]);
+            check_block(ps[i], sizes[i], "calloc");
+            size_t at = first_nonzero(ps[i], sizes[i]);
+            CHECK(at == sizes[i], "calloc(1, %zu) = %p from split dirty pages: byte %zu is 0x%02x",
+                sizes[i], ps[i], at, ((uint8_t *)ps[i])[at]);
+        }
+        for (int i = 0; i < SMALLER; i++) {
+            memset(ps[i], 0xff, malloc_usable_size(ps[i]));
+            free(ps[i]);
+        }
+        for (int i = 0; i < BIG; i += 2)
+            free(big[i]);
+    }
+}
+
 static void test_calloc(void) {
+    calloc_from_split_runs();
     const size_t small[] = {1, 8, 16, 24, 48, 96, 128, 192, 512, 1000, 2048, 3584, 3840};
     for (size_t i = 0; i < sizeof(small) / sizeof(small[0]); i++)
         calloc_from_dirty(small[i], 8, 64);
@@ -208,6 +248,22 @@ static void test_realloc(void) {
     for (int k = 0; k < SLOTS; k++)
         free(slot[k]);
 
+    /* Blocks from the aligned entry points resize like any other. */
+    const size_t alignments[] = {64, 4096, 64 * KiB, MiB, 8 * MiB};
+    for (size_t i = 0; i < sizeof(alignments) / sizeof(alignments[0]); i++) {
+        size_t a = alignments[i];
+        void *v = NULL;
+        CHECK(posix_memalign(&v, a, a + 1) == 0, "posix_memalign(%zu, %zu) failed", a, a + 1);
+        pattern_fill(v, a + 1, 77);
+        p = realloc(v, 3 * a);
+        check_block(p, 3 * a, "realloc of an aligned block");
+        check_pattern_sampled(p, a + 1, 77, "aligned block after growing");
+        p = realloc(p, 10);
+        check_block(p, 10, "realloc of an aligned block");
+        CHECK_PATTERN(p, 10, 77, "aligned block after shrinking");
+        free(p);
+    }
+
     p = malloc(100);
     CHECK(p != NULL, "malloc(100) returned NULL");
     p = realloc(p, 0);
@@ -255,6 +311,8 @@ static void test_errors(void) {
     CHECK_ENOMEM(aligned_alloc(64, opaque(SIZE_MAX)), "aligned_alloc(64, SIZE_MAX)");
     CHECK_ENOMEM(memalign(64, opaque(UNMAPPABLE)), "memalign(64, 2^50)");
 
+    CHECK_ENOMEM(realloc(NULL, opaque(SIZE_MAX)), "realloc(NULL, SIZE_MAX)");
+    free(NULL);
     realloc_failure_keeps_block(24);
     realloc_failure_keeps_block(20000);
     realloc_failure_keeps_block(6 * MiB);

@@ -76,8 +76,18 @@ static void *queue_worker(void *arg) {
         queue.size[tail] = size;
         queue.len++;
         pthread_mutex_unlock(&queue.lock);
-        if (take != NULL)
+        if (take != NULL && rng_next(&rng) % 4 == 0) {
+            /* Resized by a thread other than the one that allocated it. */
+            size_t new_size = random_size(&rng);
+            size_t kept = take_size < new_size ? take_size : new_size;
+            uint64_t seed = block_seed(take, take_size);
+            char *q = realloc(take, new_size);
+            CHECK(q != NULL, "realloc(%zu -> %zu) returned NULL", take_size, new_size);
+            CHECK_PATTERN(q, kept, seed, "block resized by another thread");
+            free(q);
+        } else if (take != NULL) {
             check_and_free(take, take_size, "block passed between threads");
+        }
     }
     return NULL;
 }

@@ -80,15 +80,25 @@ pub enum Link {
 /// Compiles `tests/c/<source>` with warnings as errors and returns the executable; compiled
 /// once per test binary.
 pub fn compile_c(source: &str, link: Link) -> PathBuf {
-    static BUILT: OnceLock<Mutex<HashMap<(String, Link), PathBuf>>> = OnceLock::new();
+    compile_c_with(source, link, &[])
+}
+
+/// As [`compile_c`], with extra compiler flags.
+pub fn compile_c_with(source: &str, link: Link, flags: &[&str]) -> PathBuf {
+    type Key = (String, Link, Vec<String>);
+    static BUILT: OnceLock<Mutex<HashMap<Key, PathBuf>>> = OnceLock::new();
+    let key: Key = (source.to_owned(), link, flags.iter().map(|f| f.to_string()).collect());
     let mut built = BUILT.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(exe) = built.get(&(source.to_owned(), link)) {
+    if let Some(exe) = built.get(&key) {
         return exe.clone();
     }
-    let dir = scratch_dir(&format!("cc-{}-{link:?}", source.trim_end_matches(".c")));
-    let exe = dir.join(source.trim_end_matches(".c"));
+    let stem = source.trim_end_matches(".c");
+    let dir = scratch_dir(&format!("cc-{stem}-{}", built.len()));
+    let exe = dir.join(stem);
     let mut cc = Command::new("cc");
-    cc.args(["-O2", "-g", "-fno-builtin", "-std=gnu11", "-Wall", "-Wextra", "-Werror", "-pthread", "-I"])
+    cc.args(["-O2", "-g", "-fno-builtin", "-std=gnu11", "-Wall", "-Wextra", "-Werror", "-pthread"])
+        .args(flags)
+        .arg("-I")
         .arg(include_dir())
         .arg("-o")
         .arg(&exe)
@@ -101,8 +111,8 @@ pub fn compile_c(source: &str, link: Link) -> PathBuf {
     }
     cc.arg("-ldl");
     let out = run(&mut cc, Duration::from_secs(120));
-    assert_success(&out, &format!("cc {source}"));
-    built.insert((source.to_owned(), link), exe.clone());
+    assert_success(&out, &format!("cc {source} {}", flags.join(" ")));
+    built.insert(key, exe.clone());
     exe
 }
 
