@@ -63,6 +63,9 @@ pub struct RunResult {
     pub seconds: f64,
     /// User plus system CPU time of the workload threads.
     pub cpu_seconds: f64,
+    /// Allocator calls per CPU second: less sensitive than `ops_per_sec` to other load on
+    /// the machine.
+    pub ops_per_cpu_sec: f64,
     pub cpu_user_seconds: f64,
     pub cpu_sys_seconds: f64,
     pub latency_ns: Latency,
@@ -198,6 +201,7 @@ fn aggregate(allocator: &str, workload: &str, threads: usize, loaded: &str, samp
         ops: u(|s| s.ops),
         seconds: f(|s| s.seconds),
         cpu_seconds: user + sys,
+        ops_per_cpu_sec: median(samples.iter().map(|s| s.ops as f64 / (s.cpu_user_seconds + s.cpu_sys_seconds).max(1e-9)).collect()),
         cpu_user_seconds: user,
         cpu_sys_seconds: sys,
         latency_ns: Latency {

@@ -10,7 +10,7 @@ use crate::units;
 
 /// The columns every tabular format shows, as text.
 pub const HEADER: [&str; 12] =
-    ["workload", "threads", "allocator", "ops/s", "vs system", "CPU s", "p50", "p99", "p99.9", "max", "peak RSS", "frag"];
+    ["workload", "threads", "allocator", "ops/s", "vs system", "ops/CPU s", "p50", "p99", "p99.9", "max", "peak RSS", "frag"];
 
 pub fn row(r: &RunResult) -> [String; 12] {
     let spread = if r.repeats > 1 && r.ops_per_sec > 0.0 {
@@ -28,7 +28,7 @@ pub fn row(r: &RunResult) -> [String; 12] {
         r.allocator.clone(),
         format!("{}{spread}", units::rate(r.ops_per_sec)),
         r.relative_to_system.map_or_else(|| "-".into(), |x| format!("{x:.2}x")),
-        format!("{:.2}", r.cpu_seconds),
+        units::rate(r.ops_per_cpu_sec),
         units::nanos(r.latency_ns.p50),
         units::nanos(r.latency_ns.p99),
         units::nanos(r.latency_ns.p999),
@@ -52,8 +52,9 @@ pub fn notes(report: &BenchReport) -> Vec<String> {
             if s.repeat > 1 { ", ± is half the range of ops/s" } else { "" }
         ),
         format!(
-            "ops/s counts allocator calls (malloc, free, realloc, ...) of all threads. Latency: about 1 call in {} timed \
-             with {}; that cost is subtracted from each sample.",
+            "ops/s counts allocator calls (malloc, free, realloc, ...) of all threads per second of wall time; ops/CPU s \
+             per second of the workload threads' CPU time (user + system), steadier on a busy machine. Latency: about \
+             1 call in {} timed with {}; that cost is subtracted from each sample.",
             s.sample_every, s.clock
         ),
         "peak RSS is the process's; frag = (peak RSS - RSS before the run) / peak requested live bytes, shown where \
