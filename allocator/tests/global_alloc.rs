@@ -73,7 +73,10 @@ fn chunks_mapped() -> usize {
 
 /// Threads bound to an arena, over all arenas.
 fn bound_threads() -> usize {
-    (0..jemalloc_rs::arena::MAX_ARENAS).filter_map(jemalloc_rs::arena::get).map(|a| a.nthreads.load(Ordering::Relaxed)).sum()
+    (0..jemalloc_rs::arena::MAX_ARENAS)
+        .filter_map(jemalloc_rs::arena::get)
+        .map(|a| a.nthreads.load(Ordering::Relaxed))
+        .sum()
 }
 
 #[test]
@@ -274,7 +277,12 @@ fn realloc_keeps_contents_and_alignment() {
             assert!(!q.is_null(), "realloc to {size} with alignment {align}");
             assert_eq!(q as usize % align, 0, "realloc({} -> {size}) lost alignment {align}: {q:p}", layout.size());
             let kept = layout.size().min(size);
-            assert_eq!(first_difference(q, kept, align as u64), None, "realloc({} -> {size}), alignment {align}", layout.size());
+            assert_eq!(
+                first_difference(q, kept, align as u64),
+                None,
+                "realloc({} -> {size}), alignment {align}",
+                layout.size()
+            );
             assert!(usable_size(q) >= size);
             layout = Layout::from_size_align(size, align).unwrap();
             fill(q, size, align as u64);
@@ -292,7 +300,8 @@ fn sixteen_threads_pass_boxes_around() {
     const PER_THREAD: u64 = 3_000;
     /// An object's seed, whether it was forwarded already, and its boxes.
     type Parcel = (u64, bool, Box<[u8]>, Box<String>);
-    let (txs, rxs): (Vec<mpsc::Sender<Parcel>>, Vec<mpsc::Receiver<Parcel>>) = (0..THREADS).map(|_| mpsc::channel()).unzip();
+    let (txs, rxs): (Vec<mpsc::Sender<Parcel>>, Vec<mpsc::Receiver<Parcel>>) =
+        (0..THREADS).map(|_| mpsc::channel()).unzip();
     let handles: Vec<_> = rxs
         .into_iter()
         .enumerate()
@@ -408,10 +417,11 @@ fn thread_counters_add_up_to_usable_sizes() {
     let _serial = serial();
     // A fresh thread, so that nothing else allocates on it between the readings.
     std::thread::spawn(|| {
-        let layouts: Vec<Layout> = [(1, 1), (24, 8), (100, 16), (3000, 8), (5000, 64), (40 * KIB, 4096), (6 * MIB, 8), (200, 1 << 21)]
-            .iter()
-            .map(|&(s, a)| Layout::from_size_align(s, a).unwrap())
-            .collect();
+        let layouts: Vec<Layout> =
+            [(1, 1), (24, 8), (100, 16), (3000, 8), (5000, 64), (40 * KIB, 4096), (6 * MIB, 8), (200, 1 << 21)]
+                .iter()
+                .map(|&(s, a)| Layout::from_size_align(s, a).unwrap())
+                .collect();
         let mut live: Vec<(*mut u8, Layout)> = Vec::with_capacity(1_000);
         let state = jemalloc_rs::thread::state();
         // SAFETY: this thread's own counters. The thread may have freed its start-up closure,
@@ -422,7 +432,13 @@ fn thread_counters_add_up_to_usable_sizes() {
         for i in 0..800 {
             let layout = layouts[i % layouts.len()];
             // SAFETY: non-zero sizes.
-            let p = unsafe { if i % 3 == 0 { alloc_zeroed(layout) } else { alloc(layout) } };
+            let p = unsafe {
+                if i % 3 == 0 {
+                    alloc_zeroed(layout)
+                } else {
+                    alloc(layout)
+                }
+            };
             assert!(!p.is_null());
             expected += usable_size(p) as i128;
             live.push((p, layout));

@@ -839,7 +839,15 @@ fn other_options() {
         jemalloc_rs::conf::parse(&mut expected, conf.as_bytes(), "test");
         let opts = classes_and_opts();
         assert_eq!(
-            (opts.junk, opts.zero, opts.tcache, opts.lg_dirty_mult, opts.lg_chunk, opts.lg_qspace_max, opts.lg_cspace_max),
+            (
+                opts.junk,
+                opts.zero,
+                opts.tcache,
+                opts.lg_dirty_mult,
+                opts.lg_chunk,
+                opts.lg_qspace_max,
+                opts.lg_cspace_max
+            ),
             (
                 expected.junk,
                 expected.zero,
