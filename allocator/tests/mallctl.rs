@@ -163,6 +163,28 @@ fn junk_zero_and_sysv_change_what_allocation_returns() {
 }
 
 #[test]
+fn lg_dirty_mult_governs_purging_and_arenas_purge_empties() {
+    let prog = program("mallctl_behaviour");
+    let field = |out: &str, key: &str| -> u64 {
+        let v = out.split_whitespace().find_map(|kv| kv.strip_prefix(key)).expect(key);
+        v.parse().expect("a number")
+    };
+    // Never purging keeps all 4096 freed pages dirty until arenas.purge.
+    let o = run(&prog, Some("lg_dirty_mult:-1"), &["dirty"]);
+    assert_ok(&o, "lg_dirty_mult:-1");
+    let out = text(&o.stdout);
+    assert_eq!(field(&out, "npurge:"), 0, "{out}");
+    assert!(field(&out, "pdirty:") >= 4096, "{out}");
+    assert_eq!(field(&out, "after:"), 0, "{out}");
+    // The default 32:1 purges as the frees go.
+    let o = run(&prog, None, &["dirty"]);
+    assert_ok(&o, "default lg_dirty_mult");
+    let out = text(&o.stdout);
+    assert!(field(&out, "npurge:") >= 1, "{out}");
+    assert!(field(&out, "pdirty:") < 4096, "{out}");
+}
+
+#[test]
 fn xmalloc_turns_failure_into_an_abort() {
     let prog = program("mallctl_behaviour");
     let o = run(&prog, Some("xmalloc:true"), &["oom"]);

@@ -86,6 +86,7 @@ fn epoch_refreshes_the_snapshot_and_statistics_move() {
     let sum_requests = || typed::stats::arenas::small_nrequests(narenas).unwrap();
     let r0 = sum_requests();
     let allocated0 = typed::thread::allocated::read().unwrap();
+    // SAFETY: malloc has no preconditions.
     let ps: Vec<*mut core::ffi::c_void> = (0..100).map(|_| unsafe { api::malloc(24) }).collect();
     assert_eq!(sum_requests(), r0, "statistics move only with the epoch");
     // Requests served by the thread cache reach the bins when it is flushed.

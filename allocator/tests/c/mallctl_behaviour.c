@@ -12,9 +12,10 @@
 
 #include <jemalloc/jemalloc.h>
 
-/* Freed memory is read on purpose: that is what junk filling is for. */
+/* Freed memory is read, and bad pointers freed, on purpose: that is what is under test. */
 #if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 12
 #pragma GCC diagnostic ignored "-Wuse-after-free"
+#pragma GCC diagnostic ignored "-Wfree-nonheap-object"
 #endif
 
 static void *volatile sink;
@@ -110,6 +111,25 @@ int main(int argc, char **argv) {
         mallctl("opt.lg_chunk", &lg_chunk, &len, NULL, 0);
         mallctl("opt.narenas", &narenas, &len, NULL, 0);
         printf("junk:%d zero:%d lg_chunk:%zu narenas:%zu\n", junk, zero, lg_chunk, narenas);
+    } else if (strcmp(mode, "dirty") == 0) {
+        /* 16 MiB of large objects, too big for the thread cache, allocated and freed in
+         * arena 0; then the dirty pages and purge sweeps, and again after arenas.purge. */
+        unsigned zero = 0;
+        mallctl("thread.arena", NULL, NULL, &zero, sizeof(zero));
+        static void *big[256];
+        for (int i = 0; i < 256; i++) big[i] = malloc(64 * 1024);
+        for (int i = 0; i < 256; i++) free(big[i]);
+        uint64_t epoch = 1, npurge = 0;
+        size_t pdirty = 0, after = 0, len = sizeof(epoch);
+        mallctl("epoch", NULL, NULL, &epoch, sizeof(epoch));
+        mallctl("stats.arenas.0.npurge", &npurge, &len, NULL, 0);
+        len = sizeof(size_t);
+        mallctl("stats.arenas.0.pdirty", &pdirty, &len, NULL, 0);
+        mallctl("arenas.purge", NULL, NULL, &zero, sizeof(zero));
+        mallctl("epoch", NULL, NULL, &epoch, sizeof(epoch));
+        mallctl("stats.arenas.0.pdirty", &after, &len, NULL, 0);
+        printf("npurge:%llu pdirty:%zu after:%zu\n", (unsigned long long)npurge, pdirty, after);
+        return 0;
     } else if (strcmp(mode, "exit") == 0) {
         sink = malloc(100);
     } else {
