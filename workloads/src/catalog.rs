@@ -42,6 +42,8 @@ pub struct Workload {
     pub summary: &'static str,
     /// The published benchmark it follows.
     pub follows: &'static str,
+    /// Time every call, not one in `sample_every`: for workloads with few, slow calls.
+    pub time_every_call: bool,
     pub make: fn(&Setup) -> Box<dyn Shared>,
 }
 

@@ -25,7 +25,7 @@ pub struct RunParams {
     /// Stop each thread after this many allocator calls (checked once per round).
     pub ops_per_thread: Option<u64>,
     pub seed: u64,
-    /// Time about one call in this many; 0 times none.
+    /// Time about one call in this many (every call for workloads that ask); 0 times none.
     pub sample_every: u32,
 }
 
@@ -40,8 +40,9 @@ pub struct Outcome {
     pub cpu_sys_seconds: f64,
     /// Sampled call latencies in nanoseconds, all threads.
     pub latency: Histogram<u64>,
-    /// Requested bytes live at the peak: the highest sum of the threads' counts sampled every
-    /// millisecond, or the largest one thread's own peak if that is higher (short runs).
+    /// Requested bytes live at the peak: on one thread, exact; on more, the highest sum of the
+    /// threads' counts sampled every millisecond (a thread's own count is no guide when it
+    /// frees what others allocated), so a run shorter than a millisecond may show 0.
     pub peak_live_bytes: u64,
     /// Requested bytes still live after tear-down: 0 unless the workload leaks.
     pub end_live_bytes: i64,
@@ -64,6 +65,7 @@ pub fn run(workload: &Workload, table: AllocTable, params: &RunParams, clock: &C
     let stop = AtomicBool::new(false);
     let finished = AtomicUsize::new(0);
     let budget = params.ops_per_thread.unwrap_or(u64::MAX);
+    let sample_every = if workload.time_every_call && params.sample_every != 0 { 1 } else { params.sample_every };
     let live_sum = || slots.iter().map(|s| s.0.load(Ordering::Relaxed)).sum::<i64>();
 
     let mut baseline_rss = 0;
@@ -78,7 +80,7 @@ pub fn run(workload: &Workload, table: AllocTable, params: &RunParams, clock: &C
                 s.spawn(move || {
                     let sync = Sync { prepared, go, stop };
                     let mut ctx =
-                        ThreadCtx::new(table, params.seed, t, threads, clock, Some(sync), &slots[t], budget, params.sample_every);
+                        ThreadCtx::new(table, params.seed, t, threads, clock, Some(sync), &slots[t], budget, sample_every);
                     shared.thread(&mut ctx);
                     let report = ctx.into_report();
                     finished.fetch_add(1, Ordering::Release);
@@ -132,7 +134,7 @@ pub fn run(workload: &Workload, table: AllocTable, params: &RunParams, clock: &C
         cpu_user_seconds: user,
         cpu_sys_seconds: sys,
         latency,
-        peak_live_bytes: reports.iter().map(|r| r.peak_live).fold(peak_live, i64::max).max(0) as u64,
+        peak_live_bytes: if threads == 1 { peak_live.max(reports[0].peak_live) } else { peak_live }.max(0) as u64,
         end_live_bytes: end_live,
         baseline_rss_bytes: baseline_rss,
         peak_rss_bytes: peak_rss,

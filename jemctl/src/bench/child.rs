@@ -85,12 +85,8 @@ pub fn probe(spec: &AllocatorSpec) -> Result<(Launch, Option<String>)> {
         let out = child(spec, &launch, &[])?.arg("--probe").output().context("cannot start a jemctl child process")?;
         if out.status.success() {
             let note = (launch != Launch::Plain).then(|| {
-                format!(
-                    "{}: dlopen into a running process failed ({}); its runs used {}",
-                    spec.label(),
-                    first_error.trim().trim_start_matches("error: "),
-                    launch.describe()
-                )
+                let reason = first_error.trim().rsplit(": ").next().unwrap_or_default().to_string();
+                format!("{}: dlopen into a running process failed ({reason}); its runs used {}", spec.label(), launch.describe())
             });
             return Ok((launch, note));
         }

@@ -16,6 +16,7 @@ pub const CACHE_SCRATCH: Workload = Workload {
     name: "cache-scratch",
     summary: "passive false sharing: objects from one thread freed by others, then reused and written hard",
     follows: "Hoard cache-scratch (Berger et al. 2000)",
+    time_every_call: false,
     make: make_scratch,
 };
 
@@ -23,6 +24,7 @@ pub const CACHE_THRASH: Workload = Workload {
     name: "cache-thrash",
     summary: "active false sharing: threads allocate 8 B objects and write them hard",
     follows: "Hoard cache-thrash (Berger et al. 2000)",
+    time_every_call: false,
     make: make_thrash,
 };
 

@@ -16,6 +16,7 @@ pub const FRAGMENTATION: Workload = Workload {
     name: "fragmentation",
     summary: "phases of small, medium and page-sized objects; 1 in 16 survives several phases",
     follows: "phase behaviour of Wilson et al. 1995, Johnstone & Wilson 1998",
+    time_every_call: false,
     make,
 };
 

@@ -11,8 +11,9 @@ use crate::ctx::{stamp, stamped, touch, ThreadCtx};
 
 pub const HUGE: Workload = Workload {
     name: "huge",
-    summary: "blocks of 1-4 x 4 MiB chunks, touched page by page, 2 live per thread",
+    summary: "blocks of 1-4 x 4 MiB chunks, touched page by page, 2 live per thread; every call timed",
     follows: "jemalloc huge objects (chunk-multiple mmap)",
+    time_every_call: true,
     make,
 };
 

@@ -15,6 +15,7 @@ pub const LARSON: Workload = Workload {
     name: "larson",
     summary: "server simulation: random sizes 8-1000 B replace random objects; objects freed by other threads",
     follows: "Larson & Krishnan 1998 (Hoard / mimalloc-bench larson)",
+    time_every_call: false,
     make,
 };
 

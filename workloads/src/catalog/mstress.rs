@@ -14,6 +14,7 @@ pub const MSTRESS: Workload = Workload {
     name: "mstress",
     summary: "random lifetimes, 1 in 200 a large block (32-512 KiB), objects exchanged between threads",
     follows: "mimalloc-bench mstress",
+    time_every_call: false,
     make,
 };
 

@@ -13,6 +13,7 @@ pub const REALLOC: Workload = Workload {
     name: "realloc",
     summary: "strings grown by 1-32 B appends to 4 KiB, vectors grown 1.5x/2x to 256 KiB",
     follows: "Vec/String and std::vector growth policies",
+    time_every_call: false,
     make,
 };
 

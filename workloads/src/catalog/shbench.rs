@@ -13,6 +13,7 @@ pub const SHBENCH: Workload = Workload {
     name: "shbench",
     summary: "random sizes 8 B-32 KiB (mostly small), batches freed in reverse and in random order",
     follows: "MicroQuill SmartHeap sh6bench (mimalloc-bench)",
+    time_every_call: false,
     make,
 };
 

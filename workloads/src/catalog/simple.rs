@@ -12,6 +12,7 @@ pub const SMALL_LOOP: Workload = Workload {
     name: "small-loop",
     summary: "tight loop: malloc(16), write, free",
     follows: "glibc bench-malloc-simple (single-object loop)",
+    time_every_call: false,
     make: |_| Box::new(Simple::SmallLoop),
 };
 
@@ -19,6 +20,7 @@ pub const SMALL_BATCH: Workload = Workload {
     name: "small-batch",
     summary: "batches of 256 mixed small sizes (8-512 B) allocated, then freed in order",
     follows: "glibc bench-malloc-simple (batch allocate, then free)",
+    time_every_call: false,
     make: |_| Box::new(Simple::SmallBatch),
 };
 
@@ -26,6 +28,7 @@ pub const MEDIUM: Workload = Workload {
     name: "medium",
     summary: "blocks of 64 KiB-1 MiB, 8 at a time, touched page by page, freed in reverse",
     follows: "large classes and mmap thresholds (no published benchmark)",
+    time_every_call: false,
     make: |_| Box::new(Simple::Medium),
 };
 
@@ -33,6 +36,7 @@ pub const ALIGNED: Workload = Workload {
     name: "aligned",
     summary: "posix_memalign with alignments 16 B-4 KiB and sizes 8 B-8 KiB, batches of 64",
     follows: "posix_memalign paths (no published benchmark)",
+    time_every_call: false,
     make: |_| Box::new(Simple::Aligned),
 };
 

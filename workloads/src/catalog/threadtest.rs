@@ -12,6 +12,7 @@ pub const THREADTEST: Workload = Workload {
     name: "threadtest",
     summary: "each thread allocates and frees batches of 1000 fixed 64 B objects",
     follows: "Hoard threadtest (Berger et al. 2000)",
+    time_every_call: false,
     make,
 };
 

@@ -15,6 +15,7 @@ pub const XMALLOC: Workload = Workload {
     name: "xmalloc",
     summary: "producer-consumer ring: objects of 8-512 B allocated by one thread, freed by the next",
     follows: "xmalloc-test (Lever & Boreham 2000, mimalloc-bench)",
+    time_every_call: false,
     make,
 };
 
