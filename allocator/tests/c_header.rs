@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{assert_success, c_source, compile_c, include_dir, preload, run, so_path, Link};
+use common::{assert_success, c_source, compile_c, include_dir, preload, run, run_with_stdin, so_path, Link};
 use jemalloc_rs::api;
 use jemalloc_rs::size_classes::{SizeClasses, DEFAULT_LG_CHUNK, DEFAULT_LG_CSPACE_MAX, DEFAULT_LG_QSPACE_MAX};
 use std::collections::BTreeMap;
@@ -55,6 +55,19 @@ fn header_compiles_in_strict_c_and_cxx_modes() {
             LIMIT,
         );
         assert_success(&out, &format!("{compiler} {}", flags.join(" ")));
+        // The C library's declarations first, as in most programs.
+        let after_stdlib = b"#include <stdlib.h>\n#include <jemalloc/jemalloc.h>\n#include <stdlib.h>\n";
+        let lang = if *compiler == "cc" { "c" } else { "c++" };
+        let out = run_with_stdin(
+            Command::new(compiler)
+                .args(*flags)
+                .args(["-Wall", "-Wextra", "-Werror", "-fsyntax-only", "-I"])
+                .arg(include_dir())
+                .args(["-x", lang, "-"]),
+            Some(after_stdlib.to_vec()),
+            LIMIT,
+        );
+        assert_success(&out, &format!("{compiler} {}, <stdlib.h> first", flags.join(" ")));
     }
 }
 

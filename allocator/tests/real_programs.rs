@@ -121,7 +121,7 @@ fn sort_200k_lines() {
 
 /// A repository's life: commits on two branches, a merge, history, garbage collection and a
 /// consistency check. Returns each step's name and result.
-fn git_session(dir: &Path, with_preload: bool) -> Vec<(String, Output)> {
+fn git_workflow(dir: &Path, with_preload: bool) -> Vec<(String, Output)> {
     let mut rng = Rng(0x5eed_0002);
     let mut results = Vec::new();
     let mut git = |args: &[&str]| {
@@ -182,8 +182,8 @@ fn git_repository_workflow() {
     if !installed("git") {
         return;
     }
-    let plain = git_session(&scratch_dir("git-plain"), false);
-    let preloaded = git_session(&scratch_dir("git-preloaded"), true);
+    let plain = git_workflow(&scratch_dir("git-plain"), false);
+    let preloaded = git_workflow(&scratch_dir("git-preloaded"), true);
     assert_eq!(plain.len(), preloaded.len());
     for ((step, a), (_, b)) in plain.iter().zip(&preloaded) {
         assert!(a.status.success(), "git {step} failed without LD_PRELOAD: {}", String::from_utf8_lossy(&a.stderr));

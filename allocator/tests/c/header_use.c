@@ -3,7 +3,6 @@
  * strict C and C++ modes checks the header. It is compiled, not run; the introspection calls
  * in the manual's own example are in manual_mib.c.
  */
-#include <stdlib.h>
 #include <jemalloc/jemalloc.h>
 #include <stdlib.h>
 #include <string.h>
