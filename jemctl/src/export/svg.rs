@@ -49,7 +49,13 @@ pub fn throughput(report: &BenchReport, path: &Path) -> Result<()> {
             .x_desc("threads")
             .y_desc("M calls/s")
             .x_labels(x_hi.ceil() as usize + 1)
-            .x_label_formatter(&|x| format!("{}", 2f64.powf(*x).round()))
+            .x_label_formatter(&|x| {
+                if (x - x.round()).abs() < 1e-6 && *x >= 0.0 {
+                    format!("{}", 2f64.powf(x.round()))
+                } else {
+                    String::new()
+                }
+            })
             .draw()
             .map_err(|e| anyhow!("{e:?}"))?;
         for (i, alloc) in allocators.iter().enumerate() {
@@ -102,7 +108,8 @@ pub fn latency(report: &BenchReport, path: &Path) -> Result<()> {
             .map_err(|e| anyhow!("{e:?}"))?;
         chart
             .configure_mesh()
-            .x_desc("latency (ns)")
+            .x_desc("latency")
+            .x_label_formatter(&|x| crate::units::nanos(x.round() as u64))
             .y_desc("percentile")
             .y_labels(6)
             .y_label_formatter(&|y| match y.round() as i32 {
