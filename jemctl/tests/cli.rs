@@ -145,3 +145,28 @@ fn an_unknown_workload_is_a_usage_error() {
 fn bad_thread_lists_are_usage_errors() {
     jemctl().args(["bench", "--threads", "0,x"]).assert().code(2);
 }
+
+#[test]
+fn an_allocator_that_fails_is_reported_and_the_others_still_measured() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("null.c");
+    std::fs::write(
+        &src,
+        "#include <stddef.h>\nvoid *malloc(size_t n){return NULL;}\nvoid free(void *p){}\n\
+         void *realloc(void *p, size_t n){return NULL;}\nvoid *calloc(size_t a, size_t b){return NULL;}\n\
+         int posix_memalign(void **p, size_t a, size_t n){return 12;}\n",
+    )
+    .unwrap();
+    let lib = dir.path().join("libnull.so");
+    let built = std::process::Command::new("cc").args(["-shared", "-fPIC", "-o"]).arg(&lib).arg(&src).status();
+    if !built.is_ok_and(|s| s.success()) {
+        return;
+    }
+    jemctl()
+        .args(["bench", "--quick", "-w", "small-loop", "--threads", "1", "-a", "system", "-a"])
+        .arg(&lib)
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("FAILED: libnull.so on small-loop").and(predicate::str::contains("returned null")))
+        .stdout(predicate::str::contains("│ small-loop"));
+}

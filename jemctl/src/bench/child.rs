@@ -71,6 +71,7 @@ fn child(spec: &AllocatorSpec, launch: &Launch, wrapper: &[String]) -> Result<Co
     };
     cmd.arg("__run-one").arg("--allocator").arg(spec.arg());
     cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd.env("RUST_BACKTRACE", "0");
     launch.apply(&mut cmd, spec);
     Ok(cmd)
 }
@@ -128,7 +129,10 @@ pub fn run(r: &ChildRun<'_>) -> Result<Sample> {
     if let Some(n) = r.ops_per_thread {
         cmd.args(["--ops", &n.to_string()]);
     }
-    let out = cmd.output().context("cannot start a jemctl child process")?;
+    // A run lasts its duration plus start-up; one that takes far longer is stuck.
+    let limit = r.duration.filter(|_| r.wrapper.is_empty()).map(|d| d * 20 + Duration::from_secs(60));
+    let out = output_within(cmd, limit)
+        .with_context(|| format!("{} on {} with {} threads", r.spec.label(), r.workload, r.threads))?;
     if !out.status.success() {
         return Err(anyhow!(
             "{} on {} with {} threads failed ({}): {}",
@@ -136,8 +140,46 @@ pub fn run(r: &ChildRun<'_>) -> Result<Sample> {
             r.workload,
             r.threads,
             out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
+            first_lines(&String::from_utf8_lossy(&out.stderr))
         ));
     }
     serde_json::from_slice(&out.stdout).context("cannot read the child's measurement")
+}
+
+/// Like [`Command::output`], but kills the child if it runs past `limit`.
+fn output_within(mut cmd: Command, limit: Option<Duration>) -> Result<std::process::Output> {
+    use std::io::Read;
+    use wait_timeout::ChildExt;
+    let mut child = cmd.spawn().context("cannot start a jemctl child process")?;
+    let drain = |pipe: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            if let Some(mut p) = pipe {
+                let _ = p.read_to_end(&mut buf);
+            }
+            buf
+        })
+    };
+    let stdout = drain(child.stdout.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
+    let stderr = drain(child.stderr.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
+    let status = match limit {
+        Some(limit) => match child.wait_timeout(limit)? {
+            Some(status) => status,
+            None => {
+                let _ = child.kill();
+                let _ = child.wait();
+                bail!("the child process did not finish within {} s and was killed", limit.as_secs());
+            }
+        },
+        None => child.wait()?,
+    };
+    let stdout = stdout.join().unwrap_or_default();
+    let stderr = stderr.join().unwrap_or_default();
+    Ok(std::process::Output { status, stdout, stderr })
+}
+
+/// The gist of a child's error output: its first few lines, joined.
+fn first_lines(stderr: &str) -> String {
+    let lines: Vec<&str> = stderr.lines().map(str::trim).filter(|l| !l.is_empty()).take(4).collect();
+    lines.join(" ")
 }

@@ -87,6 +87,10 @@ pub struct BenchReport {
     pub settings: Settings,
     pub notes: Vec<String>,
     pub runs: Vec<RunResult>,
+    /// Measurements whose child process failed, with its message; their rows are missing
+    /// (or, if other repetitions succeeded, their medians are over fewer repetitions).
+    #[serde(default)]
+    pub failed: Vec<String>,
 }
 
 /// What [`run`] is about to do.
@@ -113,12 +117,13 @@ pub fn run(config: &BenchConfig, progress: &mut dyn FnMut(&Step<'_>)) -> Result<
         .collect();
     let total = cells.len() * config.repeat as usize;
     let mut samples: Vec<Vec<Sample>> = vec![Vec::new(); cells.len()];
+    let mut failed = Vec::new();
     for rep in 0..config.repeat {
         for (i, &(a, workload, threads)) in cells.iter().enumerate() {
             let spec = &config.allocators[a];
             let label = format!("{workload} x{threads} {}", spec.label());
             progress(&Step { done: rep as usize * cells.len() + i, total, label: &label });
-            samples[i].push(child::run(&ChildRun {
+            let sample = child::run(&ChildRun {
                 spec,
                 launch: &launches[a],
                 workload,
@@ -128,12 +133,17 @@ pub fn run(config: &BenchConfig, progress: &mut dyn FnMut(&Step<'_>)) -> Result<
                 seed: config.seed,
                 sample_every: config.sample_every,
                 wrapper: &[],
-            })?);
+            });
+            match sample {
+                Ok(sample) => samples[i].push(sample),
+                Err(e) => failed.push(format!("{e:#}")),
+            }
         }
     }
     let mut runs: Vec<RunResult> = cells
         .iter()
         .zip(&samples)
+        .filter(|(_, s)| !s.is_empty())
         .map(|(&(a, workload, threads), s)| {
             let launch = match &config.allocators[a] {
                 AllocatorSpec::Library { .. } => launches[a].describe(),
@@ -154,7 +164,7 @@ pub fn run(config: &BenchConfig, progress: &mut dyn FnMut(&Step<'_>)) -> Result<
         clock: first.map(|s| s.clock.clone()).unwrap_or_default(),
         clock_overhead_ns: first.map_or(0, |s| s.clock_overhead_ns),
     };
-    Ok(BenchReport { machine: Machine::detect(), settings, notes, runs })
+    Ok(BenchReport { machine: Machine::detect(), settings, notes, runs, failed })
 }
 
 fn median(mut v: Vec<f64>) -> f64 {

@@ -64,6 +64,9 @@ pub fn run(args: BenchArgs) -> Result<()> {
         export::json::write(&report, &path)?;
         eprintln!("saved {}; render it with `jemctl report {}`", path.display(), path.display());
     }
+    if !report.failed.is_empty() {
+        anyhow::bail!("{} measurement(s) failed; see FAILED above", report.failed.len());
+    }
     Ok(())
 }
 

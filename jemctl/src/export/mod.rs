@@ -62,5 +62,6 @@ pub fn notes(report: &BenchReport) -> Vec<String> {
             .to_string(),
     ];
     notes.extend(report.notes.iter().cloned());
+    notes.extend(report.failed.iter().map(|f| format!("FAILED: {f}")));
     notes
 }
