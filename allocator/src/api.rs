@@ -24,6 +24,7 @@ pub const ALLOCM_ERR_OOM: c_int = 1;
 pub const ALLOCM_ERR_NOT_MOVED: c_int = 2;
 
 /// What a pointer handed to `free` turned out to be.
+#[derive(Clone, Copy)]
 enum Owner {
     Small(Chunk, usize),
     Large(Chunk, usize),
@@ -176,17 +177,24 @@ fn ipalloc(size: usize, alignment: usize, zero: bool) -> *mut u8 {
     p
 }
 
+impl Owner {
+    /// The allocation's usable size.
+    fn usable(self) -> usize {
+        let g = g();
+        match self {
+            // SAFETY: owner() checked the page map entry.
+            Owner::Small(c, page) => unsafe { g.sc.bins[(*c.entry(page, g.header_pages)).value()].reg_size as usize },
+            // SAFETY: as above.
+            Owner::Large(c, page) => unsafe { (*c.entry(page, g.header_pages)).value() << LG_PAGE },
+            // SAFETY: the node of a live huge object.
+            Owner::Huge(n) => unsafe { (*n).size },
+        }
+    }
+}
+
 /// The usable size of the live allocation `p`.
 fn isalloc(p: *const u8) -> usize {
-    let g = g();
-    match owner(p, "malloc_usable_size") {
-        // SAFETY: owner() checked the page map entries.
-        Owner::Small(c, page) => unsafe { g.sc.bins[(*c.entry(page, g.header_pages)).value()].reg_size as usize },
-        // SAFETY: as above.
-        Owner::Large(c, page) => unsafe { (*c.entry(page, g.header_pages)).value() << LG_PAGE },
-        // SAFETY: the node of a live huge object.
-        Owner::Huge(n) => unsafe { (*n).size },
-    }
+    owner(p, "malloc_usable_size").usable()
 }
 
 fn junk_freed(p: *mut u8, usize_: usize) {
@@ -198,60 +206,40 @@ fn junk_freed(p: *mut u8, usize_: usize) {
 
 /// Frees the live allocation `p` (non-null).
 fn ifree(p: *mut u8) {
-    let g = g();
-    let owner = owner(p, "free");
-    if let Owner::Small(c, page) | Owner::Large(c, page) = owner {
-        // SAFETY: owner() checked the entry.
-        let bits = unsafe { (*c.entry(page, g.header_pages)).bits };
-        let usize_ = if bits & SMALL != 0 { g.sc.bins[bits >> 4].reg_size as usize } else { (bits >> 4) << LG_PAGE };
-        if usize_ <= tcache::max_class() {
-            let t = thread::tcache_or_create();
-            if !t.is_null() {
-                junk_freed(p, usize_);
-                note_deallocated(usize_);
-                // SAFETY: the thread's own cache; p is a live object of that class.
-                unsafe { tcache::dalloc(t, tcache::bin_of_size(usize_), p) };
-                return;
-            }
+    ifree_owned(p, owner(p, "free"))
+}
+
+/// Frees `p`, which `owner` describes: into the thread's cache when its class is cached,
+/// else straight back to its arena, or unmapped if huge.
+fn ifree_owned(p: *mut u8, owner: Owner) {
+    let usize_ = owner.usable();
+    junk_freed(p, usize_);
+    note_deallocated(usize_);
+    if !matches!(owner, Owner::Huge(_)) && usize_ <= tcache::max_class() {
+        let t = thread::tcache_or_create();
+        if !t.is_null() {
+            // SAFETY: the thread's own cache; p is a live object of that class.
+            unsafe { tcache::dalloc(t, tcache::bin_of_size(usize_), p) };
+            return;
         }
     }
     match owner {
-        Owner::Small(c, page) => {
-            if cfg!(feature = "fill") && g.opts.junk || crate::stats::STATS {
-                // SAFETY: owner() checked the entry.
-                let usize_ = unsafe { g.sc.bins[(*c.entry(page, g.header_pages)).value()].reg_size as usize };
-                junk_freed(p, usize_);
-                note_deallocated(usize_);
-            }
-            // SAFETY: owner() found a small region of one of our chunks.
-            unsafe { bin::dalloc_small(c, page, p) }
-        }
-        Owner::Large(c, page) => {
-            // SAFETY: owner() found the head of a large run; its arena is in the header.
-            unsafe {
-                let usize_ = (*c.entry(page, g.header_pages)).value() << LG_PAGE;
-                junk_freed(p, usize_);
-                note_deallocated(usize_);
-                large::dalloc(&*(*c.0).arena, c, page)
-            }
-        }
-        Owner::Huge(n) => {
-            // SAFETY: a live huge node; the caller gives up the object.
-            unsafe {
-                note_deallocated((*n).size);
-                huge::dalloc(n)
-            }
-        }
+        // SAFETY: owner() found a small region of one of our chunks.
+        Owner::Small(c, page) => unsafe { bin::dalloc_small(c, page, p) },
+        // SAFETY: owner() found the head of a large run; its arena is in the chunk header.
+        Owner::Large(c, page) => unsafe { large::dalloc(&*(*c.0).arena, c, page) },
+        // SAFETY: a live huge node; the caller gives up the object.
+        Owner::Huge(n) => unsafe { huge::dalloc(n) },
     }
 }
 
 /// Resizes `p` in place to a size class holding `size` (and up to `size + extra` where that
 /// fits without moving). Returns the new usable size, or None if it must move.
-fn iralloc_in_place(p: *mut u8, size: usize, extra: usize, zero: bool) -> Option<usize> {
+fn iralloc_in_place(owner: Owner, size: usize, extra: usize, zero: bool) -> Option<usize> {
     let g = g();
-    let old = isalloc(p);
+    let old = owner.usable();
     let want = size.saturating_add(extra);
-    match owner(p, "realloc") {
+    match owner {
         Owner::Small(..) => {
             let class = g.sc.usable_size(size)?;
             (class == old).then_some(old)
@@ -294,13 +282,14 @@ fn iralloc_in_place(p: *mut u8, size: usize, extra: usize, zero: bool) -> Option
 
 /// Resize with `realloc`'s semantics for a non-null `p` and `size > 0`.
 fn irealloc(p: *mut u8, size: usize, alignment: usize, zero: bool) -> *mut u8 {
-    let old = isalloc(p);
+    let owner = owner(p, "realloc");
+    let old = owner.usable();
     if p as usize & (alignment - 1) == 0 {
-        if let Some(new) = iralloc_in_place(p, size, 0, zero) {
+        if let Some(new) = iralloc_in_place(owner, size, 0, zero) {
             account_resize(old, new);
             return p;
         }
-        if let Owner::Huge(n) = owner(p, "realloc") {
+        if let Owner::Huge(n) = owner {
             if size > old {
                 // SAFETY: a live huge node owned by the caller; size exceeds its size.
                 let q = unsafe { huge::ralloc_move(n, size, alignment) };
@@ -328,7 +317,7 @@ fn irealloc(p: *mut u8, size: usize, alignment: usize, zero: bool) -> *mut u8 {
             unsafe { ptr::write_bytes(q.add(old), 0, new - old) };
         }
     }
-    ifree(p);
+    ifree_owned(p, owner);
     q
 }
 
@@ -637,7 +626,7 @@ pub unsafe extern "C" fn rallocm(inout: *mut *mut c_void, rsize: *mut usize, siz
         if p as usize & (alignment - 1) != 0 {
             return ALLOCM_ERR_NOT_MOVED;
         }
-        match iralloc_in_place(p, size, extra, zero) {
+        match iralloc_in_place(owner(p, "rallocm"), size, extra, zero) {
             Some(new) => {
                 account_resize(old, new);
                 p
@@ -647,7 +636,7 @@ pub unsafe extern "C" fn rallocm(inout: *mut *mut c_void, rsize: *mut usize, siz
     } else {
         // A misaligned object must move: resizing it in place first would be wasted work and
         // would leave the resize out of the thread's counters.
-        let in_place = if p as usize & (alignment - 1) == 0 { iralloc_in_place(p, size, extra, zero) } else { None };
+        let in_place = if p as usize & (alignment - 1) == 0 { iralloc_in_place(owner(p, "rallocm"), size, extra, zero) } else { None };
         match in_place {
             Some(new) => {
                 account_resize(old, new);
