@@ -762,8 +762,12 @@ fn aligned_and_experimental_api() {
 /// range map spans all threads, so overlaps between threads are caught too.
 #[test]
 fn threads_exchanging_blocks() {
+    run_threads("threads_exchanging_blocks", 3_000, 4, THREADED);
+}
+
+fn run_threads(name: &'static str, first: u64, count: u64, profile: Profile) {
     const THREADS: usize = 4;
-    for seed in seeds(3_000, 4) {
+    for seed in seeds(first, count) {
         let ranges = Ranges::default();
         let inboxes: Arc<Vec<Mutex<Vec<Block>>>> = Arc::new((0..THREADS).map(|_| Mutex::new(Vec::new())).collect());
         let barrier = Arc::new(Barrier::new(THREADS));
@@ -772,9 +776,9 @@ fn threads_exchanging_blocks() {
                 let (ranges, inboxes, barrier) = (ranges.clone(), inboxes.clone(), barrier.clone());
                 std::thread::spawn(move || {
                     let seed = seed * 16 + t as u64;
-                    let mut s = Shadow::new("threads_exchanging_blocks", seed, THREADED, ranges, false);
+                    let mut s = Shadow::new(name, seed, profile, ranges, false);
                     let next = (t + 1) % THREADS;
-                    s.profile.ops = THREADED.ops / 10;
+                    s.profile.ops = profile.ops / 10;
                     for _ in 0..10 {
                         s.run();
                         // Hand a third of the live blocks to the next thread.
@@ -865,6 +869,7 @@ fn other_options() {
         run_single("other_options/small", 4_000, 2, Profile { ops: 20_000, ..SMALL_ONLY });
         run_single("other_options/mixed", 4_100, 2, Profile { ops: 2_000, ..MIXED });
         run_single("other_options/aligned", 4_200, 1, Profile { ops: 2_000, ..ALIGNED });
+        run_threads("other_options/threads", 4_300, 1, Profile { ops: 1_000, ..THREADED });
         return;
     }
     let exe = std::env::current_exe().expect("the test binary's path");
