@@ -220,19 +220,11 @@ impl Arena {
         let spare = st.empty_head;
         if !spare.is_null() {
             let c = Chunk(spare);
-            // SAFETY: a cached chunk is an empty chunk of ours whose map holds only free runs.
+            // SAFETY: a cached chunk is an empty chunk of ours whose map is one dirty run.
             unsafe {
                 self.empty_remove(spare);
-                if (*spare).ndirty != 0 {
-                    self.dirty_list_insert(spare);
-                }
-                let mut p = g.header_pages;
-                while p < g.sc.chunk_pages {
-                    let e = c.entry(p, g.header_pages);
-                    let len = (*e).value();
-                    self.avail_insert(e, len);
-                    p += len;
-                }
+                self.dirty_list_insert(spare);
+                self.avail_insert(c.entry(g.header_pages, g.header_pages), g.max_run_pages);
             }
             return true;
         }
@@ -455,6 +447,15 @@ impl Arena {
                 self.avail_remove(e, len);
                 p += len;
             }
+            // An empty chunk is one run, so that it can serve any request when reused; its
+            // clean pages are counted dirty from now on (they may be handed out as if they
+            // were, which only costs a memset for calloc), and it goes on the purge's scales
+            // as a whole chunk.
+            let st = self.state();
+            st.ndirty += g.max_run_pages - (*c.0).ndirty;
+            (*c.0).ndirty = g.max_run_pages;
+            (*c.entry(hp, hp)).set(DIRTY, g.max_run_pages);
+            (*c.entry(g.sc.chunk_pages - 1, hp)).set(DIRTY, g.max_run_pages);
             self.retire_chunk(c);
         }
     }

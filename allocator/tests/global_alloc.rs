@@ -241,8 +241,6 @@ fn alloc_zeroed_is_zero_even_over_reused_dirty_memory() {
 /// aligned to 2 MiB needs a free run of 512 pages, so each takes a chunk of its own, and when
 /// it is freed its chunk's free pages are split into dirty and clean runs.
 #[test]
-#[ignore = "arena: an empty chunk whose free pages are split into dirty and clean runs is \
-            neither reused for a 512-page run nor unmapped, so chunks pile up"]
 fn chunks_of_freed_aligned_objects_are_given_back() {
     let _serial = serial();
     let layout = Layout::from_size_align(8, 1 << 21).unwrap();
