@@ -2,8 +2,9 @@
 //!
 //! A workload is a [`Workload`] record (name, one-line summary, the published benchmark it
 //! follows) and a factory that builds its [`Shared`] state for a number of threads. Each
-//! thread runs [`Shared::thread`]: it prepares (allocating its bookkeeping and any warm-up
-//! objects), calls [`ThreadCtx::ready`], runs rounds while [`ThreadCtx::running`], calls
+//! thread runs [`Shared::thread`]: it allocates its bookkeeping, calls
+//! [`ThreadCtx::start_warm_up`] if it has warm-up objects to allocate, calls
+//! [`ThreadCtx::ready`], runs rounds while [`ThreadCtx::running`], calls
 //! [`ThreadCtx::finish`] and frees what it still holds. Objects left in shared structures are
 //! freed by [`Shared::teardown`] after every thread has finished. Every object is freed by the
 //! same allocator that returned it, whichever thread frees it.

@@ -43,6 +43,9 @@ pub struct ThreadReport {
 }
 
 pub(crate) struct Sync<'a> {
+    /// Every thread has its bookkeeping; the runner reads the baseline RSS between the two.
+    pub booked: &'a Barrier,
+    pub warm_up: &'a Barrier,
     pub prepared: &'a Barrier,
     pub go: &'a Barrier,
     pub stop: &'a AtomicBool,
@@ -61,6 +64,7 @@ pub struct ThreadCtx<'a> {
     live: i64,
     peak_live: i64,
     timing: bool,
+    warming: bool,
     readied: bool,
     ops: u64,
     budget: u64,
@@ -98,6 +102,7 @@ impl<'a> ThreadCtx<'a> {
             live: 0,
             peak_live: 0,
             timing: false,
+            warming: false,
             readied: false,
             ops: 0,
             budget,
@@ -112,11 +117,26 @@ impl<'a> ThreadCtx<'a> {
         }
     }
 
+    /// Ends the bookkeeping: what the thread allocates from here to [`ThreadCtx::ready`] is
+    /// the workload's warm-up, counted in its memory (the baseline RSS is read before it) but
+    /// not timed. Workloads without a warm-up need not call it.
+    pub fn start_warm_up(&mut self) {
+        if self.warming {
+            return;
+        }
+        self.warming = true;
+        if let Some(sync) = &self.sync {
+            sync.booked.wait();
+            sync.warm_up.wait();
+        }
+    }
+
     /// Ends the preparation: waits until every thread is prepared, then starts counting.
     pub fn ready(&mut self) {
         if self.readied {
             return;
         }
+        self.start_warm_up();
         self.readied = true;
         if let Some(sync) = &self.sync {
             sync.prepared.wait();

@@ -1,8 +1,9 @@
 //! Runs one workload on N threads and measures it.
 //!
 //! The runner builds the workload's shared state, starts the threads, and waits until each has
-//! prepared (warm-up and bookkeeping allocated outside the timed part). Then it records the
-//! baseline RSS, restarts the kernel's peak-RSS mark, releases all threads at once and samples
+//! allocated its bookkeeping; then it records the baseline RSS and lets them warm up (objects
+//! that are part of the workload's memory but allocated outside the timed part). When all are
+//! prepared it restarts the kernel's peak-RSS mark, releases all threads at once and samples
 //! the sum of the threads' live bytes and the RSS every millisecond until the threads finish
 //! (after `duration`, or when each has done its `ops_per_thread`). Last it tears the workload
 //! down on the calling thread, so that everything is freed, and reads the RSS that remains.
@@ -46,7 +47,7 @@ pub struct Outcome {
     pub peak_live_bytes: u64,
     /// Requested bytes still live after tear-down: 0 unless the workload leaks.
     pub end_live_bytes: i64,
-    /// RSS when all threads were prepared, before the measured part.
+    /// RSS when all threads had their bookkeeping, before the workload's own allocations.
     pub baseline_rss_bytes: u64,
     pub peak_rss_bytes: u64,
     /// RSS after tear-down.
@@ -60,6 +61,8 @@ pub fn run(workload: &Workload, table: AllocTable, params: &RunParams, clock: &C
     let shared = (workload.make)(&Setup { threads, seed: params.seed });
     let shared = &*shared;
     let slots: Vec<LiveSlot> = (0..=threads).map(|_| LiveSlot::default()).collect();
+    let booked = Barrier::new(threads + 1);
+    let warm_up = Barrier::new(threads + 1);
     let prepared = Barrier::new(threads + 1);
     let go = Barrier::new(threads + 1);
     let stop = AtomicBool::new(false);
@@ -76,9 +79,10 @@ pub fn run(workload: &Workload, table: AllocTable, params: &RunParams, clock: &C
     let reports: Vec<ThreadReport> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..threads)
             .map(|t| {
-                let (slots, prepared, go, stop, finished) = (&slots, &prepared, &go, &stop, &finished);
+                let (slots, booked, warm_up, prepared, go) = (&slots, &booked, &warm_up, &prepared, &go);
+                let (stop, finished) = (&stop, &finished);
                 s.spawn(move || {
-                    let sync = Sync { prepared, go, stop };
+                    let sync = Sync { booked, warm_up, prepared, go, stop };
                     let mut ctx =
                         ThreadCtx::new(table, params.seed, t, threads, clock, Some(sync), &slots[t], budget, sample_every);
                     shared.thread(&mut ctx);
@@ -88,10 +92,12 @@ pub fn run(workload: &Workload, table: AllocTable, params: &RunParams, clock: &C
                 })
             })
             .collect();
-        prepared.wait();
+        booked.wait();
         baseline_rss = memory::current_rss();
+        warm_up.wait();
+        prepared.wait();
         exact = memory::reset_peak();
-        sampled_rss = baseline_rss;
+        sampled_rss = memory::current_rss();
         go.wait();
         start = Instant::now();
         loop {

@@ -47,6 +47,7 @@ fn make_thrash(_: &Setup) -> Box<dyn Shared> {
 
 impl Shared for Cache {
     fn thread(&self, ctx: &mut ThreadCtx<'_>) {
+        ctx.start_warm_up();
         if ctx.thread == 0 {
             for slot in &self.handed {
                 slot.store(ctx.malloc(SIZE), Ordering::Release);

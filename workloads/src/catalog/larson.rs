@@ -54,6 +54,7 @@ fn new_object(ctx: &mut ThreadCtx<'_>) -> *mut u8 {
 
 impl Shared for Larson {
     fn thread(&self, ctx: &mut ThreadCtx<'_>) {
+        ctx.start_warm_up();
         for slot in self.region(ctx.thread) {
             let p = new_object(ctx);
             slot.store(p, Ordering::Release);

@@ -40,9 +40,9 @@ impl Shared for ShBench {
         let mut objects = vec![(std::ptr::null_mut::<u8>(), 0usize); BATCH];
         let mut order: Vec<usize> = (0..BATCH).collect();
         ctx.ready();
-        let mut round = 0u64;
+        let mut reverse = false;
         while ctx.running() {
-            round += 1;
+            reverse = !reverse;
             for o in objects.iter_mut() {
                 let size = mixed_size(&mut ctx.rng);
                 let p = if ctx.rng.one_in(8) { ctx.calloc(1, size) } else { ctx.malloc(size) };
@@ -50,7 +50,7 @@ impl Shared for ShBench {
                 unsafe { p.write_volatile(1) };
                 *o = (p, size);
             }
-            if round % 2 == 0 {
+            if !reverse {
                 ctx.rng.shuffle(&mut order);
                 for &i in &order {
                     // SAFETY: each object is freed once.
