@@ -542,6 +542,36 @@ pub unsafe extern "C" fn free(p: *mut c_void) {
     }
 }
 
+/// Frees `p`, a small object allocated by [`malloc`] (or `calloc`, `realloc`) with a request
+/// of `size` bytes: the size names its class, so the fast path reads no page map. This is
+/// what `Jemalloc::dealloc` uses, where Rust passes the size back.
+///
+/// # Safety
+/// `p` is a live object of this allocator whose last request was `size` bytes, `1 <= size <=
+/// PAGE - SUBPAGE`, with at most 16-byte alignment; it is not used afterwards.
+#[inline]
+pub unsafe fn free_small_sized(p: *mut c_void, size: usize) {
+    let s = thread::state();
+    // SAFETY: the thread's own state; a non-null fast cache implies start-up is done, and the
+    // caller's size names the object's class.
+    unsafe {
+        let t = (*s).fast_tcache;
+        if !t.is_null() {
+            let binind = *g().sc.size2bin.get_unchecked((size + 7) >> 3) as usize;
+            if tcache::try_push(t, binind, p.cast()) {
+                if crate::stats::STATS {
+                    (*s).deallocated += (*tcache::Tcache::bin(t, binind)).usize as u64;
+                }
+                return;
+            }
+        }
+        free_slow(p)
+    }
+}
+
+/// The largest size [`free_small_sized`] takes.
+pub const SMALL_SIZED_MAX: usize = SMALL_MAX;
+
 #[cold]
 #[inline(never)]
 unsafe fn free_slow(p: *mut c_void) {

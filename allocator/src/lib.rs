@@ -93,9 +93,17 @@ unsafe impl GlobalAlloc for Jemalloc {
     }
 
     #[inline]
-    unsafe fn dealloc(&self, ptr: *mut u8, _layout: Layout) {
-        // SAFETY: the caller passes a block this allocator returned.
-        unsafe { api::free(ptr.cast()) }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: the caller passes a block this allocator returned with `layout`; a
+        // malloc-aligned small layout was served (and realloc'ed) by malloc for that size, so
+        // the size names its class.
+        unsafe {
+            if malloc_aligns(&layout) && layout.size() <= api::SMALL_SIZED_MAX && layout.size() != 0 {
+                api::free_small_sized(ptr.cast(), layout.size())
+            } else {
+                api::free(ptr.cast())
+            }
+        }
     }
 
     #[inline]
