@@ -141,12 +141,15 @@ pub unsafe fn ralloc_move(n: *mut HugeNode, size: usize, alignment: usize) -> *m
         pages::unmap(new, csize);
         return ptr::null_mut();
     }
+    // Unregister the old address before its pages go: once they are unmapped, another thread
+    // may map a chunk there and register it, and clearing the entry afterwards would erase
+    // that registration.
+    g.rtree.set(node.addr as usize, 0);
     if !pages::remap_to(node.addr, node.size, new, node.size) {
         // SAFETY: both ranges are ours; the new one is at least as large.
         unsafe { ptr::copy_nonoverlapping(node.addr, new, node.size) };
         pages::unmap(node.addr, node.size);
     }
-    g.rtree.set(node.addr as usize, 0);
     note(csize, node.size, 0, 0);
     node.addr = new;
     node.size = csize;
