@@ -14,6 +14,10 @@ pub struct Machine {
     pub libc: String,
     /// UTC, ISO 8601.
     pub date: String,
+    /// The 1, 5 and 15 minute load averages when the run started: other work on the machine
+    /// shows up here and in the spread of the results.
+    #[serde(default)]
+    pub load_average: [f64; 3],
 }
 
 impl Machine {
@@ -25,8 +29,23 @@ impl Machine {
         let logical_cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
         let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").map_or_else(|_| "unknown".into(), |s| s.trim().to_string());
         let name = format!("{}-{}cpu", slug(&cpu), logical_cpus);
-        Machine { name, cpu, logical_cpus, arch: std::env::consts::ARCH.to_string(), kernel, libc: libc_version(), date: now_iso8601() }
+        Machine {
+            name,
+            cpu,
+            logical_cpus,
+            arch: std::env::consts::ARCH.to_string(),
+            kernel,
+            libc: libc_version(),
+            date: now_iso8601(),
+            load_average: load_average(),
+        }
     }
+}
+
+fn load_average() -> [f64; 3] {
+    let text = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let mut v = text.split_whitespace().map(|x| x.parse().unwrap_or(0.0));
+    [v.next().unwrap_or(0.0), v.next().unwrap_or(0.0), v.next().unwrap_or(0.0)]
 }
 
 fn libc_version() -> String {

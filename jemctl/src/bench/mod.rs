@@ -103,6 +103,7 @@ pub struct Step<'a> {
 /// Runs the benchmark; `progress` hears of each measurement before it starts (pass
 /// `&mut |_| {}` for none).
 pub fn run(config: &BenchConfig, progress: &mut dyn FnMut(&Step<'_>)) -> Result<BenchReport> {
+    let machine = Machine::detect();
     let mut notes = Vec::new();
     let mut launches = Vec::new();
     for spec in &config.allocators {
@@ -164,7 +165,7 @@ pub fn run(config: &BenchConfig, progress: &mut dyn FnMut(&Step<'_>)) -> Result<
         clock: first.map(|s| s.clock.clone()).unwrap_or_default(),
         clock_overhead_ns: first.map_or(0, |s| s.clock_overhead_ns),
     };
-    Ok(BenchReport { machine: Machine::detect(), settings, notes, runs, failed })
+    Ok(BenchReport { machine, settings, notes, runs, failed })
 }
 
 fn median(mut v: Vec<f64>) -> f64 {

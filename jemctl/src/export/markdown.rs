@@ -9,7 +9,10 @@ pub fn render(report: &BenchReport, charts: &[String]) -> String {
     if !report.settings.command.is_empty() {
         out.push_str(&format!("```sh\n{}\n```\n\n", report.settings.command));
     }
-    out.push_str(&format!("{}, {} logical CPUs, {}, Linux {}, {}; {}\n\n", m.cpu, m.logical_cpus, m.arch, m.kernel, m.libc, m.date));
+    out.push_str(&format!(
+        "{}, {} logical CPUs, {}, Linux {}, {}; {}; load average {:.1} / {:.1} / {:.1} at the start.\n\n",
+        m.cpu, m.logical_cpus, m.arch, m.kernel, m.libc, m.date, m.load_average[0], m.load_average[1], m.load_average[2]
+    ));
     out.push_str(&format!("| {} |\n", HEADER.join(" | ")));
     let align: Vec<&str> = (0..HEADER.len()).map(|i| if i == 0 || i == 2 { "---" } else { "--:" }).collect();
     out.push_str(&format!("| {} |\n", align.join(" | ")));

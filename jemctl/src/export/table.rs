@@ -17,7 +17,9 @@ pub fn render(report: &BenchReport) -> String {
             }
         }
     }
-    let mut out = format!("{}, {} CPUs, {}\n{t}\n", report.machine.cpu, report.machine.logical_cpus, report.machine.date);
+    let m = &report.machine;
+    let mut out =
+        format!("{}, {} CPUs, load average {:.1} at the start, {}\n{t}\n", m.cpu, m.logical_cpus, m.load_average[0], m.date);
     for n in notes(report) {
         out.push_str(&format!("- {n}\n"));
     }
