@@ -1,9 +1,10 @@
 //! Threads against `libjemalloc_rs.so`: blocks handed between threads, thousands of
-//! short-lived threads, and many more threads than cores (`c/threads.c`).
+//! short-lived threads, many more threads than cores, and huge objects moving while other
+//! threads map chunks (`c/threads.c`).
 
 mod common;
 
-use common::{compile_c, run_c_test, Link};
+use common::{compile_c, run_c_test, run_c_test_with_conf, Link};
 use std::time::Duration;
 
 fn mode(name: &str) {
@@ -28,4 +29,14 @@ fn short_lived_threads_do_not_grow_the_resident_set() {
 #[test]
 fn sixteen_threads_on_few_cores() {
     mode("hammer");
+}
+
+/// A huge object that realloc moves gives its old address back to the system; a chunk mapped
+/// there by another thread must stay registered. Small chunks make moves frequent.
+#[test]
+fn huge_objects_moving_while_chunks_come_and_go() {
+    let exe = compile_c("threads.c", Link::PreloadOnly);
+    let limit = Duration::from_secs(180);
+    run_c_test_with_conf(&exe, &["remap", "65536", "20000"], Some("lg_chunk:16"), limit, &["ok remap"]);
+    run_c_test(&exe, &["remap", "4194304", "3000"], limit, &["ok remap"]);
 }

@@ -6,6 +6,10 @@
  *   threads churn   2000 short-lived threads allocate and free; the resident set must stop
  *                   growing once the first few hundred have come and gone.
  *   threads hammer  16 threads, many more than cores, allocate, check and free mixed sizes.
+ *   threads remap <chunk size> <iterations>
+ *                   2 threads grow huge objects with realloc, which moves them to new
+ *                   addresses, while 2 others allocate and free large objects, so that
+ *                   chunks are mapped where moved objects used to be.
  *
  * Prints "ok <mode>" on success; a violation prints a FAIL line and exits with status 1.
  */
@@ -214,10 +218,69 @@ static void run_hammer(void) {
         pthread_join(t[i], NULL);
 }
 
+/* ---------------------------------------------------------------------------------------- */
+
+static size_t remap_chunk;
+static int remap_iterations;
+
+static void *remap_mover(void *arg) {
+    uint64_t seed = (uint64_t)(uintptr_t)arg;
+    const size_t from = remap_chunk + remap_chunk / 10, to = 6 * remap_chunk, edge = 4 * KiB;
+    for (int i = 0; i < remap_iterations; i++) {
+        char *p = malloc(from);
+        CHECK(p != NULL, "malloc(%zu) returned NULL", from);
+        pattern_fill_range(p, 0, edge, seed + (uint64_t)i);
+        pattern_fill_range(p, from - edge, from, seed + (uint64_t)i);
+        char *q = realloc(p, to);
+        CHECK(q != NULL, "realloc(%zu -> %zu) returned NULL", from, to);
+        CHECK(pattern_mismatch_range(q, 0, edge, seed + (uint64_t)i) == edge &&
+                  pattern_mismatch_range(q, from - edge, from, seed + (uint64_t)i) == from,
+            "huge object %p lost its contents when realloc moved it to %p", (void *)p, (void *)q);
+        q[to - 1] = 1;
+        free(q);
+    }
+    return NULL;
+}
+
+static void *remap_churner(void *arg) {
+    uint64_t rng = mix64((uint64_t)(uintptr_t)arg + 99);
+    enum { SLOTS = 32 };
+    void *ps[SLOTS] = {0};
+    size_t sizes[SLOTS] = {0};
+    for (int i = 0; i < remap_iterations * 4; i++) {
+        int k = (int)(rng_next(&rng) % SLOTS);
+        if (ps[k] != NULL)
+            check_and_free(ps[k], 64, "large object while huge objects move");
+        sizes[k] = 2 * 4096 + rng_next(&rng) % (remap_chunk / 2);
+        ps[k] = malloc(sizes[k]);
+        CHECK(ps[k] != NULL, "malloc(%zu) returned NULL", sizes[k]);
+        pattern_fill(ps[k], 64, block_seed(ps[k], 64));
+    }
+    for (int k = 0; k < SLOTS; k++)
+        if (ps[k] != NULL)
+            check_and_free(ps[k], 64, "large object while huge objects move");
+    return NULL;
+}
+
+static void run_remap(void) {
+    pthread_t t[4];
+    for (uintptr_t i = 0; i < 4; i++)
+        CHECK(pthread_create(&t[i], NULL, i < 2 ? remap_mover : remap_churner, (void *)i) == 0,
+            "pthread_create failed");
+    for (int i = 0; i < 4; i++)
+        pthread_join(t[i], NULL);
+}
+
 int main(int argc, char **argv) {
     require_preloaded();
-    CHECK(argc == 2, "usage: threads queue|churn|hammer");
-    if (strcmp(argv[1], "queue") == 0)
+    CHECK(argc >= 2, "usage: threads queue|churn|hammer|remap <chunk size> <iterations>");
+    if (strcmp(argv[1], "remap") == 0) {
+        CHECK(argc == 4, "usage: threads remap <chunk size> <iterations>");
+        remap_chunk = (size_t)strtoull(argv[2], NULL, 0);
+        remap_iterations = atoi(argv[3]);
+        CHECK(remap_chunk >= 16 * KiB && remap_iterations > 0, "bad remap arguments");
+        run_remap();
+    } else if (strcmp(argv[1], "queue") == 0)
         run_queue();
     else if (strcmp(argv[1], "churn") == 0)
         run_churn();
