@@ -9,10 +9,23 @@ use crate::bench::{BenchReport, RunResult, FRAGMENTATION_MIN_LIVE};
 use crate::units;
 
 /// The columns every tabular format shows, as text.
-pub const HEADER: [&str; 12] =
-    ["workload", "threads", "allocator", "ops/s", "vs system", "ops/CPU s", "p50", "p99", "p99.9", "max", "peak RSS", "frag"];
+pub const HEADER: [&str; 13] = [
+    "workload",
+    "threads",
+    "allocator",
+    "ops/s",
+    "vs system",
+    "ops/CPU s",
+    "p50",
+    "p99",
+    "p99.9",
+    "max",
+    "peak RSS",
+    "end RSS",
+    "frag",
+];
 
-pub fn row(r: &RunResult) -> [String; 12] {
+pub fn row(r: &RunResult) -> [String; 13] {
     let spread = if r.repeats > 1 && r.ops_per_sec > 0.0 {
         format!(" ±{:.0}%", 50.0 * (r.ops_per_sec_max - r.ops_per_sec_min) / r.ops_per_sec)
     } else {
@@ -34,6 +47,7 @@ pub fn row(r: &RunResult) -> [String; 12] {
         units::nanos(r.latency_ns.p999),
         units::nanos(r.latency_ns.max),
         units::bytes(r.peak_rss_bytes),
+        units::bytes(r.end_rss_bytes),
         frag,
     ]
 }
@@ -57,8 +71,8 @@ pub fn notes(report: &BenchReport) -> Vec<String> {
              1 call in {} timed with {}; that cost is subtracted from each sample.",
             s.sample_every, s.clock
         ),
-        "peak RSS is the process's; frag = (peak RSS - RSS before the run) / peak requested live bytes, shown where \
-         at least 1 MiB is live. The JSON also has the RSS after the workload freed everything (end_rss_bytes)."
+        "peak RSS is the process's; end RSS is what it kept after the workload freed everything; frag = (peak RSS - \
+         RSS before the run) / peak requested live bytes, shown where at least 1 MiB is live."
             .to_string(),
     ];
     notes.extend(report.notes.iter().cloned());
