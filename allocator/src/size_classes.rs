@@ -221,8 +221,9 @@ impl SizeClasses {
             size2bin: [0; SIZE2BIN_LEN],
         };
         let mut i = 0;
+        let max_run_pages = chunk_pages - chunk_header_pages;
         let mut push = |kind, size: usize| {
-            sc.bins[i] = bin_info(kind, size);
+            sc.bins[i] = bin_info(kind, size, max_run_pages);
             i += 1;
         };
         for lg in LG_TINY_MIN..LG_TINY_MIN + ntbins as u32 {
@@ -320,7 +321,9 @@ pub fn run_header_size(nregs: usize) -> usize {
     crate::bin::RUN_HEADER_FIXED + 8 * nregs.div_ceil(64)
 }
 
-fn bin_info(kind: SmallKind, reg_size: usize) -> BinInfo {
+/// The run geometry of a class; a run has at most `max_pages` pages, what a chunk holds after
+/// its header (small chunks hold fewer than `RUN_MAX_PAGES`).
+fn bin_info(kind: SmallKind, reg_size: usize, max_pages: usize) -> BinInfo {
     let reg_align = (1usize << reg_size.trailing_zeros()).min(PAGE);
     let layout = |pages: usize| {
         let run_size = pages * PAGE;
@@ -335,7 +338,7 @@ fn bin_info(kind: SmallKind, reg_size: usize) -> BinInfo {
         }
     };
     let mut best = (1, layout(1));
-    for pages in 1..=RUN_MAX_PAGES {
+    for pages in 1..=RUN_MAX_PAGES.min(max_pages) {
         let l = layout(pages);
         if l.0 == 0 {
             continue;
