@@ -170,3 +170,18 @@ fn an_allocator_that_fails_is_reported_and_the_others_still_measured() {
         .stdout(predicate::str::contains("FAILED: libnull.so on small-loop").and(predicate::str::contains("returned null")))
         .stdout(predicate::str::contains("│ small-loop"));
 }
+
+#[test]
+fn every_workload_runs_on_jemalloc_rs() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("all.json");
+    jemctl()
+        .args(["bench", "-a", "jemalloc-rs", "--threads", "2", "--ops", "3000", "--json"])
+        .arg(&json)
+        .assert()
+        .success();
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let names: Vec<&str> = v["runs"].as_array().unwrap().iter().map(|r| r["workload"].as_str().unwrap()).collect();
+    assert_eq!(names.len(), 14, "{names:?}");
+    assert!(names.contains(&"huge") && names.contains(&"fragmentation"));
+}
