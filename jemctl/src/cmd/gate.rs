@@ -1,0 +1,165 @@
+//! `jemctl gate`: run the gate's suite on a candidate allocator and compare it with the
+//! baseline; exit 1 if a figure regressed beyond its tolerance, 2 if the baseline is missing
+//! or unusable. With `--update`, write the figures as the new baseline instead.
+
+use crate::allocator::AllocatorSpec;
+use crate::cli::{GateArgs, GateMode};
+use crate::error::usage;
+use crate::gate::baseline::{self, Section};
+use crate::gate::export::{self, GateReport};
+use crate::gate::{compare, instructions, suite, time, Figure, Mode};
+use crate::machine::Machine;
+use anyhow::{bail, Result};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+pub fn run(args: GateArgs) -> Result<()> {
+    let modes = match args.mode {
+        GateMode::Time => vec![Mode::Time],
+        GateMode::Instructions => vec![Mode::Instructions],
+        GateMode::All => vec![Mode::Time, Mode::Instructions],
+    };
+    let candidate = AllocatorSpec::parse(&args.candidate).map_err(|e| usage(format!("--candidate: {e:#}")))?;
+    let cases = suite::select(&args.workloads, &modes)?;
+    let old = if args.update {
+        match baseline::read(&args.baseline) {
+            Ok(b) => Some(b),
+            Err(e) if args.baseline.exists() => {
+                eprintln!("note: replacing {}: {e:#}", args.baseline.display());
+                None
+            }
+            Err(_) => None,
+        }
+    } else {
+        let b = baseline::read(&args.baseline)?;
+        for &m in &modes {
+            baseline::require(&b, m, &args.baseline)?;
+        }
+        Some(b)
+    };
+
+    let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let mut progress = |done: usize, total: usize, label: &str| {
+        bar.set_length(total as u64);
+        bar.set_position(done as u64);
+        bar.set_message(label.to_string());
+    };
+    let mut measured: Vec<(Mode, Vec<Figure>)> = Vec::new();
+    let mut notes = Vec::new();
+    for &mode in &modes {
+        let (figures, mut n) = match mode {
+            Mode::Time => time::measure(&candidate, &cases, args.repeat, &mut progress)?,
+            Mode::Instructions => instructions::measure(&candidate, &cases, &mut progress)?,
+        };
+        notes.append(&mut n);
+        measured.push((mode, figures));
+    }
+    bar.finish_and_clear();
+
+    let machine = Machine::detect();
+    let mut rows = Vec::new();
+    for (mode, figures) in &measured {
+        let section = old.as_ref().and_then(|b| b.section(*mode));
+        if let Some(s) = section {
+            notes.extend(mismatch_notes(*mode, s, &candidate, &machine));
+        }
+        let tolerance = |f: &Figure| suite::tolerance(f, args.tolerance);
+        rows.extend(compare::compare(section.map_or(&[][..], |s| &s.figures), figures, &tolerance));
+    }
+    let regressions = compare::regressions(&rows);
+    if !rows.iter().all(|r| r.verdict == compare::Verdict::Ok) && !args.update {
+        notes.push(format!(
+            "if a change is intended, record it with `jemctl gate --update --mode {}` and commit {}",
+            mode_arg(args.mode),
+            args.baseline.display()
+        ));
+    }
+    let report = GateReport {
+        candidate: candidate.label().to_string(),
+        baseline: args.baseline.display().to_string(),
+        machine: machine.clone(),
+        rows,
+        notes,
+        passed: regressions.is_empty() || args.update,
+    };
+    print!("{}", export::table::render(&report));
+    if let Some(path) = &args.json {
+        export::json::write(&report, path)?;
+    }
+    if let Some(path) = &args.markdown {
+        std::fs::write(path, export::markdown::render(&report))
+            .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+    }
+
+    if args.update {
+        let mut new = old.unwrap_or_default();
+        for (mode, figures) in measured {
+            let mut figures = figures;
+            if !args.workloads.is_empty() {
+                // A partial run keeps the other workloads' figures.
+                if let Some(s) = new.section(mode) {
+                    figures.extend(s.figures.iter().filter(|f| !args.workloads.contains(&f.workload)).cloned());
+                }
+            }
+            new.set_section(
+                mode,
+                Section {
+                    machine: machine.clone(),
+                    command: command_line(),
+                    candidate: candidate.label().to_string(),
+                    reference: (mode == Mode::Time).then(|| "system".to_string()),
+                    repeat: (mode == Mode::Time).then_some(args.repeat),
+                    figures,
+                },
+            );
+        }
+        baseline::write(&new, &args.baseline)?;
+        eprintln!("wrote {}; commit it to make it the baseline", args.baseline.display());
+        return Ok(());
+    }
+    if !regressions.is_empty() {
+        bail!("{} regressed:\n  {}", candidate.label(), regressions.join("\n  "));
+    }
+    Ok(())
+}
+
+fn mode_arg(mode: GateMode) -> &'static str {
+    match mode {
+        GateMode::Time => "time",
+        GateMode::Instructions => "instructions",
+        GateMode::All => "all",
+    }
+}
+
+/// Notes when the baseline was taken of another allocator or on another machine.
+fn mismatch_notes(mode: Mode, section: &Section, candidate: &AllocatorSpec, machine: &Machine) -> Vec<String> {
+    let mut notes = Vec::new();
+    if section.candidate != candidate.label() {
+        notes.push(format!(
+            "the {} baseline measured {}; this run measured {}",
+            mode.name(),
+            section.candidate,
+            candidate.label()
+        ));
+    }
+    if section.machine.cpu != machine.cpu || section.machine.libc != machine.libc {
+        notes.push(format!(
+            "the {} baseline was recorded on {} ({}), this run is on {} ({}): figures depend on the machine; \
+             if they differ throughout, record a baseline on this kind of machine",
+            mode.name(),
+            section.machine.cpu,
+            section.machine.libc,
+            machine.cpu,
+            machine.libc
+        ));
+    }
+    notes
+}
+
+fn command_line() -> String {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    format!("jemctl {}", args.join(" "))
+}

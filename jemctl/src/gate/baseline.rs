@@ -1,0 +1,178 @@
+//! The baseline file (`results/baseline.json`, committed): one section per [`Mode`], each with
+//! the machine and date it was recorded on, the candidate it measured and its figures.
+//!
+//! ```json
+//! { "format": "jemctl-gate-baseline/1",
+//!   "time": { "machine": {...}, "command": "jemctl gate --update", "candidate": "jemalloc-rs",
+//!             "reference": "system", "repeat": 7,
+//!             "figures": [ { "workload": "small-loop", "threads": 1, "metric": "speed-vs-system",
+//!                            "ops": 20000000, "value": 1.12, "range": [1.05, 1.19] }, ... ] },
+//!   "instructions": { ... } }
+//! ```
+//!
+//! Reading fails with a [`crate::error::UsageError`] (exit 2) that says how to regenerate the
+//! file when it is missing, is not JSON, is of another format, or lacks a needed section.
+
+use super::{Figure, Mode};
+use crate::error::usage;
+use crate::machine::Machine;
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+pub const FORMAT: &str = "jemctl-gate-baseline/1";
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Baseline {
+    pub format: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time: Option<Section>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instructions: Option<Section>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Section {
+    pub machine: Machine,
+    pub command: String,
+    /// The allocator measured, as tables label it.
+    pub candidate: String,
+    /// What speeds are relative to, if they are.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repeat: Option<u32>,
+    pub figures: Vec<Figure>,
+}
+
+impl Default for Baseline {
+    fn default() -> Self {
+        Baseline { format: FORMAT.to_string(), time: None, instructions: None }
+    }
+}
+
+impl Baseline {
+    pub fn section(&self, mode: Mode) -> Option<&Section> {
+        match mode {
+            Mode::Time => self.time.as_ref(),
+            Mode::Instructions => self.instructions.as_ref(),
+        }
+    }
+
+    pub fn set_section(&mut self, mode: Mode, section: Section) {
+        match mode {
+            Mode::Time => self.time = Some(section),
+            Mode::Instructions => self.instructions = Some(section),
+        }
+    }
+}
+
+fn regenerate(path: &Path) -> String {
+    format!("regenerate it with `jemctl gate --update --mode all --baseline {}` and commit it", path.display())
+}
+
+/// Reads and checks a baseline.
+pub fn read(path: &Path) -> Result<Baseline> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(usage(format!(
+                "no baseline at {}: record one on an unchanged build with `jemctl gate --update --mode all --baseline {}` and commit it",
+                path.display(),
+                path.display()
+            )))
+        }
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+    };
+    parse(&text)
+        .map_err(|why| usage(format!("{} is not a usable gate baseline: {why}; {}", path.display(), regenerate(path))))
+}
+
+/// Parses a baseline, or says what is wrong with it.
+pub fn parse(text: &str) -> std::result::Result<Baseline, String> {
+    let value: serde_json::Value = serde_json::from_str(text).map_err(|e| format!("it is not JSON ({e})"))?;
+    match value.get("format").and_then(|f| f.as_str()) {
+        Some(FORMAT) => {}
+        Some(other) => return Err(format!("its format is '{other}', this jemctl reads '{FORMAT}'")),
+        None => return Err(format!("it has no \"format\": \"{FORMAT}\" field")),
+    }
+    let baseline: Baseline =
+        serde_json::from_value(value).map_err(|e| format!("it does not have the expected fields ({e})"))?;
+    for section in [&baseline.time, &baseline.instructions].into_iter().flatten() {
+        if let Some(f) = section.figures.iter().find(|f| !f.value.is_finite() || f.value < 0.0) {
+            return Err(format!("{} {} has the value {}", f.workload, f.metric.label(), f.value));
+        }
+    }
+    Ok(baseline)
+}
+
+/// The section for `mode`, or a usage error saying how to record it.
+pub fn require(baseline: &Baseline, mode: Mode, path: &Path) -> Result<()> {
+    if baseline.section(mode).is_none() {
+        return Err(usage(format!(
+            "{} has no {} figures: record them with `jemctl gate --update --mode {} --baseline {}` and commit it",
+            path.display(),
+            mode.name(),
+            mode.name(),
+            path.display()
+        )));
+    }
+    Ok(())
+}
+
+pub fn write(baseline: &Baseline, path: &Path) -> Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    let text = serde_json::to_string_pretty(baseline)?;
+    std::fs::write(path, text + "\n").with_context(|| format!("cannot write {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gate::Metric;
+
+    fn figure(value: f64) -> Figure {
+        Figure {
+            workload: "small-loop".into(),
+            threads: 1,
+            metric: Metric::SpeedVsSystem,
+            ops: 10,
+            value,
+            range: Some((0.9, 1.1)),
+        }
+    }
+
+    #[test]
+    fn a_written_baseline_reads_back() {
+        let mut b = Baseline::default();
+        let section = Section {
+            machine: Machine::detect(),
+            command: "jemctl gate --update".into(),
+            candidate: "jemalloc-rs".into(),
+            reference: Some("system".into()),
+            repeat: Some(7),
+            figures: vec![figure(1.0)],
+        };
+        b.set_section(Mode::Time, section);
+        let text = serde_json::to_string_pretty(&b).unwrap();
+        let back = parse(&text).unwrap();
+        assert_eq!(back.time.unwrap().figures, vec![figure(1.0)]);
+        assert!(back.instructions.is_none());
+    }
+
+    #[test]
+    fn malformed_baselines_say_what_is_wrong() {
+        assert!(parse("{ not json").unwrap_err().contains("not JSON"));
+        assert!(parse("{}").unwrap_err().contains("no \"format\""));
+        assert!(parse(r#"{"format": "jemctl-gate-baseline/0"}"#)
+            .unwrap_err()
+            .contains("format is 'jemctl-gate-baseline/0'"));
+        assert!(parse(r#"{"format": "jemctl-gate-baseline/1", "time": {"figures": 3}}"#)
+            .unwrap_err()
+            .contains("expected fields"));
+        assert!(parse(r#"{"format": "jemctl-gate-baseline/1"}"#).is_ok());
+    }
+}

@@ -1,0 +1,72 @@
+//! Exporters of the gate's comparison: one module per output format of a [`GateReport`].
+
+pub mod json;
+pub mod markdown;
+pub mod table;
+
+use super::compare::{Row, Verdict};
+use crate::machine::Machine;
+use serde::Serialize;
+
+/// What the gate found, as every exporter sees it.
+#[derive(Clone, Debug, Serialize)]
+pub struct GateReport {
+    pub candidate: String,
+    pub baseline: String,
+    pub machine: Machine,
+    pub rows: Vec<Row>,
+    pub notes: Vec<String>,
+    pub passed: bool,
+}
+
+pub const HEADER: [&str; 9] =
+    ["workload", "threads", "metric", "baseline", "now", "runs", "change", "allowed", "verdict"];
+
+pub fn row(r: &Row) -> [String; 9] {
+    let m = r.metric;
+    [
+        r.workload.clone(),
+        r.threads.to_string(),
+        m.label().to_string(),
+        r.baseline.map_or_else(|| "-".into(), |b| m.format(b)),
+        m.format(r.now),
+        r.range.map_or_else(|| "-".into(), |(lo, hi)| format!("{}..{}", m.format(lo), m.format(hi))),
+        r.change(),
+        r.allowed(),
+        r.verdict.label().to_string(),
+    ]
+}
+
+/// The one-line outcome.
+pub fn summary(report: &GateReport) -> String {
+    let count = |v: Verdict| report.rows.iter().filter(|r| r.verdict == v).count();
+    let (regressed, improved, new) = (count(Verdict::Regressed), count(Verdict::Improved), count(Verdict::New));
+    let mut s = if regressed > 0 {
+        format!("FAILED: {regressed} of {} figures regressed", report.rows.len())
+    } else {
+        format!("passed: {} figures within tolerance", report.rows.len() - improved - new)
+    };
+    if improved > 0 {
+        s.push_str(&format!(", {improved} improved"));
+    }
+    if new > 0 {
+        s.push_str(&format!(", {new} without a baseline"));
+    }
+    s
+}
+
+/// How to read the figures.
+pub fn legend() -> Vec<String> {
+    vec![
+        "speed vs system: the candidate's calls per CPU second of the workload threads over the C library malloc's, \
+         both run adjacently in each repetition; the median of those ratios (runs: the lowest and highest). Higher \
+         is better."
+            .into(),
+        "peak RSS: the process's peak RSS above its RSS before the workload; fragmentation: that over the peak of \
+         requested live bytes. Lower is better."
+            .into(),
+        "instructions/call: instructions the workload thread ran under callgrind per allocator call (the workload's \
+         own included), less a run of zero calls. Lower is better; exact, so its tolerance is tight."
+            .into(),
+    ]
+}

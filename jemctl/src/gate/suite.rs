@@ -1,0 +1,162 @@
+//! The gate's suite: a few workloads that cover the allocator's main paths (the small-object
+//! fast path, bins, aligned and resized blocks, large classes, phase-shifting memory use and
+//! cross-thread frees), each sized to run about a tenth of a second so that the whole suite
+//! stays short on a 2-CPU machine.
+
+use super::{Figure, Metric, Mode, Tolerance};
+use crate::error::usage;
+use anyhow::Result;
+
+#[derive(Debug)]
+pub struct Case {
+    pub workload: &'static str,
+    pub threads: usize,
+    /// Allocator calls per thread in the time suite; `None`: not in it.
+    pub time_ops: Option<u64>,
+    /// Allocator calls in the instructions suite (single-threaded only); `None`: not in it.
+    pub instruction_ops: Option<u64>,
+    /// Memory figures gated: the workload keeps enough live (a MiB or more) for its peak RSS
+    /// to say something about the allocator, and runs on one thread, so that its peak does
+    /// not depend on how threads are scheduled.
+    pub memory: bool,
+    /// The speed tolerance in percent where it is not the metric's: threads that share two
+    /// busy CPUs make a noisier ratio.
+    pub speed_tolerance_pct: Option<f64>,
+}
+
+pub const SUITE: [Case; 7] = [
+    Case {
+        workload: "small-loop",
+        threads: 1,
+        time_ops: Some(20_000_000),
+        instruction_ops: Some(100_000),
+        memory: false,
+        speed_tolerance_pct: None,
+    },
+    Case {
+        workload: "small-batch",
+        threads: 1,
+        time_ops: Some(10_000_000),
+        instruction_ops: Some(100_000),
+        memory: false,
+        speed_tolerance_pct: None,
+    },
+    Case {
+        workload: "aligned",
+        threads: 1,
+        time_ops: Some(2_000_000),
+        instruction_ops: Some(50_000),
+        memory: false,
+        speed_tolerance_pct: None,
+    },
+    Case {
+        workload: "realloc",
+        threads: 1,
+        time_ops: Some(3_000_000),
+        instruction_ops: Some(50_000),
+        memory: false,
+        speed_tolerance_pct: None,
+    },
+    Case {
+        workload: "fragmentation",
+        threads: 1,
+        time_ops: Some(3_000_000),
+        instruction_ops: Some(100_000),
+        memory: true,
+        speed_tolerance_pct: None,
+    },
+    // The C library spends most of this one in the kernel, so its speed ratio says little.
+    Case {
+        workload: "medium",
+        threads: 1,
+        time_ops: None,
+        instruction_ops: Some(20_000),
+        memory: false,
+        speed_tolerance_pct: None,
+    },
+    Case {
+        workload: "larson",
+        threads: 2,
+        time_ops: Some(4_000_000),
+        instruction_ops: None,
+        memory: false,
+        speed_tolerance_pct: Some(30.0),
+    },
+];
+
+impl Case {
+    pub fn ops(&self, mode: Mode) -> Option<u64> {
+        match mode {
+            Mode::Time => self.time_ops,
+            Mode::Instructions => self.instruction_ops,
+        }
+    }
+
+    /// The figures this case gives in `mode`.
+    pub fn metrics(&self, mode: Mode) -> Vec<Metric> {
+        match (mode, self.ops(mode)) {
+            (_, None) => Vec::new(),
+            (Mode::Instructions, Some(_)) => vec![Metric::Instructions],
+            (Mode::Time, Some(_)) if self.memory => vec![Metric::SpeedVsSystem, Metric::PeakRss, Metric::Fragmentation],
+            (Mode::Time, Some(_)) => vec![Metric::SpeedVsSystem],
+        }
+    }
+}
+
+/// The tolerance of `figure`: `pct` if given, else its case's or its metric's.
+pub fn tolerance(figure: &Figure, pct: Option<f64>) -> Tolerance {
+    let mut t = figure.metric.default_tolerance();
+    let case = SUITE.iter().find(|c| c.workload == figure.workload && c.threads == figure.threads);
+    if let Some(p) = case.and_then(|c| c.speed_tolerance_pct).filter(|_| figure.metric == Metric::SpeedVsSystem) {
+        t.pct = p;
+    }
+    if let Some(p) = pct {
+        t.pct = p;
+    }
+    t
+}
+
+/// The cases to run in any of `modes`, all of them or those of the named workloads.
+pub fn select(workloads: &[String], modes: &[Mode]) -> Result<Vec<&'static Case>> {
+    for w in workloads {
+        if !SUITE.iter().any(|c| c.workload == w) {
+            let names: Vec<&str> = SUITE.iter().map(|c| c.workload).collect();
+            return Err(usage(format!("workload '{w}' is not in the gate's suite; it has: {}", names.join(", "))));
+        }
+    }
+    let cases: Vec<&Case> = SUITE
+        .iter()
+        .filter(|c| workloads.is_empty() || workloads.iter().any(|w| w == c.workload))
+        .filter(|c| modes.iter().any(|&m| c.ops(m).is_some()))
+        .collect();
+    if cases.is_empty() {
+        let modes: Vec<&str> = modes.iter().map(|m| m.name()).collect();
+        return Err(usage(format!("none of these workloads is in the {} suite", modes.join(" or "))));
+    }
+    Ok(cases)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_instructions_suite_is_single_threaded_and_every_workload_exists() {
+        for c in &SUITE {
+            assert!(workloads::find(c.workload).is_some(), "{}", c.workload);
+            assert!(c.instruction_ops.is_none() || c.threads == 1, "{}", c.workload);
+            assert!(c.time_ops.is_some() || c.instruction_ops.is_some(), "{}", c.workload);
+        }
+    }
+
+    #[test]
+    fn selecting_an_unknown_or_absent_workload_is_a_usage_error() {
+        assert_eq!(select(&[], &[Mode::Time]).unwrap().len(), SUITE.iter().filter(|c| c.time_ops.is_some()).count());
+        let e = select(&["threadtest".into()], &[Mode::Time]).unwrap_err();
+        assert!(
+            e.downcast_ref::<crate::error::UsageError>().is_some() && e.to_string().contains("not in the gate's suite")
+        );
+        assert!(select(&["medium".into()], &[Mode::Time]).is_err());
+        assert_eq!(select(&["medium".into()], &[Mode::Instructions]).unwrap().len(), 1);
+    }
+}
