@@ -25,6 +25,9 @@ pub enum Command {
     Ctl(CtlArgs),
     /// Print the allocator's malloc_stats_print() report for this process
     Stats(StatsArgs),
+    /// Run a short, fixed suite on an allocator and compare it with the committed baseline;
+    /// exit 1 if it regressed
+    Gate(GateArgs),
     /// Run one allocator on one workload and print the measurement as JSON (used by bench)
     #[command(name = "__run-one", hide = true)]
     RunOne(RunOneArgs),
@@ -176,6 +179,62 @@ pub struct ReportArgs {
     /// Where to write the markdown and SVG files (default: beside the JSON file)
     #[arg(long, value_name = "DIR")]
     pub out_dir: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct GateArgs {
+    /// The baseline to compare with, and to write with --update
+    #[arg(long, value_name = "PATH", default_value = "results/baseline.json")]
+    pub baseline: PathBuf,
+
+    /// The allocator to gate: any spec `jemctl bench --allocator` takes, such as the path of
+    /// a shared library
+    #[arg(long, value_name = "SPEC", default_value = "jemalloc-rs")]
+    pub candidate: String,
+
+    /// Allowed change in percent, for every figure instead of each metric's own
+    #[arg(long, value_name = "PCT", value_parser = tolerance_pct)]
+    pub tolerance: Option<f64>,
+
+    /// time: speed relative to the C library's malloc in the same run, and memory;
+    /// instructions: instruction counts under valgrind's callgrind (deterministic,
+    /// single-threaded workloads); all: both
+    #[arg(long, value_enum, default_value_t = GateMode::Time)]
+    pub mode: GateMode,
+
+    /// Write this run's figures as the new baseline, with the machine and the date
+    #[arg(long)]
+    pub update: bool,
+
+    /// Run only these workloads of the suite, repeatable
+    #[arg(short, long = "workload", value_name = "NAME", value_parser = workload_name)]
+    pub workloads: Vec<String>,
+
+    /// Repetitions of the time suite: more are steadier, and slower
+    #[arg(long, value_name = "K", default_value_t = 7, value_parser = clap::value_parser!(u32).range(3..=101))]
+    pub repeat: u32,
+
+    /// Write the comparison as JSON to PATH
+    #[arg(long, value_name = "PATH")]
+    pub json: Option<PathBuf>,
+
+    /// Write the comparison as markdown to PATH (such as $GITHUB_STEP_SUMMARY)
+    #[arg(long, value_name = "PATH")]
+    pub markdown: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum GateMode {
+    Time,
+    Instructions,
+    All,
+}
+
+fn tolerance_pct(s: &str) -> Result<f64, String> {
+    match s.trim_end_matches('%').parse::<f64>() {
+        Ok(v) if v > 0.0 && v <= 1000.0 => Ok(v),
+        _ => Err(format!("'{s}' is not a percentage between 0 and 1000, like 15")),
+    }
 }
 
 #[derive(Args, Debug)]

@@ -7,6 +7,7 @@ mod cmd;
 mod ctl_cmd;
 mod error;
 mod export;
+mod gate;
 mod machine;
 mod stats_cmd;
 mod units;

@@ -1,6 +1,7 @@
 //! One module per subcommand; [`run`] dispatches.
 
 mod bench;
+mod gate;
 mod report;
 mod run_one;
 mod sizeclasses;
@@ -16,6 +17,7 @@ pub fn run(command: Command) -> anyhow::Result<()> {
         Command::Report(args) => report::run(args),
         Command::Ctl(args) => crate::ctl_cmd::run(args),
         Command::Stats(args) => crate::stats_cmd::run(args),
+        Command::Gate(args) => gate::run(args),
         Command::RunOne(args) => run_one::run(args),
     }
 }
