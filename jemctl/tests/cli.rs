@@ -176,7 +176,7 @@ fn every_workload_runs_on_jemalloc_rs() {
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("all.json");
     jemctl()
-        .args(["bench", "-a", "jemalloc-rs", "--threads", "2", "--ops", "3000", "--json"])
+        .args(["bench", "-a", "jemalloc-rs", "--threads", "2", "--duration", "0.05", "--json"])
         .arg(&json)
         .assert()
         .success();
