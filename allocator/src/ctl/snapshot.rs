@@ -15,7 +15,7 @@ use crate::global::g;
 use crate::huge::HugeStats;
 use crate::mutex::{Mutex, RawMutex};
 use crate::stats::{ArenaStats, BinStats, LargeStats};
-use core::sync::atomic::Ordering;
+use core::sync::atomic::{AtomicBool, Ordering};
 
 /// Small-object totals of one arena, summed over its bins.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -197,6 +197,8 @@ impl Snapshot {
 struct Cell(Option<Snapshot>);
 
 static CTL: Mutex<Cell> = Mutex::new(Cell(None));
+/// Set once the snapshot exists, so that later calls need not take the lock to learn it.
+static READY: AtomicBool = AtomicBool::new(false);
 
 pub(super) fn lock() -> &'static RawMutex {
     CTL.raw()
@@ -204,6 +206,9 @@ pub(super) fn lock() -> &'static RawMutex {
 
 /// Makes the snapshot if there is none yet. EAGAIN when base memory runs out.
 pub(super) fn ensure() -> Result<()> {
+    if READY.load(Ordering::Acquire) {
+        return Ok(());
+    }
     let mut cell = CTL.lock();
     if cell.0.is_some() {
         return Ok(());
@@ -213,6 +218,7 @@ pub(super) fn ensure() -> Result<()> {
     if let Some(s) = cell.0.as_mut() {
         s.refresh();
     }
+    READY.store(true, Ordering::Release);
     Ok(())
 }
 
