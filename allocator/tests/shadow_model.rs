@@ -18,6 +18,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::ffi::c_void;
 use std::ptr;
 use std::sync::{Arc, Barrier, Mutex};
+use std::time::{Duration, Instant};
 
 const KIB: usize = 1 << 10;
 const MIB: usize = 1 << 20;
@@ -821,15 +822,16 @@ fn run_threads(name: &'static str, first: u64, count: u64, profile: Profile) {
 const CHILD_ENV: &str = "JEMALLOC_RS_SHADOW_CHILD";
 
 /// Options strings the model also runs under, one child process each (options are read once
-/// per process): fill options, no thread cache, one arena with eager purging, small chunks
-/// (so that huge objects are common) without purging, other size-class boundaries with a
-/// thread cache that holds large objects, and a thread cache that collects garbage often.
+/// per process): fill options, no thread cache, one arena with eager purging, the smallest
+/// chunks (runs of at most three pages, huge objects common) without purging, other size-class
+/// boundaries with a thread cache that holds large objects, and a thread cache that collects
+/// garbage often.
 const OTHER_OPTIONS: &[&str] = &[
     "junk:true",
     "zero:true",
     "tcache:false",
     "narenas:1,lg_dirty_mult:0",
-    "lg_chunk:16,lg_dirty_mult:-1",
+    "lg_chunk:14,lg_dirty_mult:-1",
     "lg_qspace_max:8,lg_cspace_max:10,lg_tcache_max:20",
     "lg_tcache_gc_sweep:1,lg_chunk:20",
 ];
@@ -872,18 +874,65 @@ fn other_options() {
         run_threads("other_options/threads", 4_300, 1, Profile { ops: 1_000, ..THREADED });
         return;
     }
-    let exe = std::env::current_exe().expect("the test binary's path");
     for conf in OTHER_OPTIONS {
-        let out = std::process::Command::new(&exe)
-            .args(["--exact", "other_options", "--nocapture", "--test-threads=1"])
-            .env("MALLOC_CONF", conf)
-            .env(CHILD_ENV, conf)
-            .output()
-            .expect("running the test binary");
-        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-        assert!(out.status.success(), "MALLOC_CONF={conf}: the model failed ({}):\n{text}", out.status);
+        let (status, text) = run_child(conf, Duration::from_secs(120));
+        let Some(status) = status else {
+            panic!("MALLOC_CONF={conf}: the model did not finish in time (a hang?):\n{text}");
+        };
+        assert!(status.success(), "MALLOC_CONF={conf}: the model failed ({status}):\n{text}");
         assert!(text.contains("1 passed"), "MALLOC_CONF={conf}: the child ran no test:\n{text}");
     }
+}
+
+/// Runs `other_options` in a child process under `MALLOC_CONF=conf`, killing it after `limit`.
+/// Returns its exit status (None if it was killed) and everything it printed. The child's
+/// address space is capped, so that an allocator that maps without end fails instead of
+/// taking the machine's memory.
+fn run_child(conf: &str, limit: Duration) -> (Option<std::process::ExitStatus>, String) {
+    use std::io::Read;
+    use std::os::unix::process::CommandExt;
+    const ADDRESS_SPACE: libc::rlim_t = 64 << 30;
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let mut command = std::process::Command::new(exe);
+    command
+        .args(["--exact", "other_options", "--nocapture", "--test-threads=1"])
+        .env("MALLOC_CONF", conf)
+        .env(CHILD_ENV, conf)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    // SAFETY: the closure only makes the setrlimit system call, which is async-signal-safe.
+    unsafe {
+        command.pre_exec(|| {
+            let cap = libc::rlimit { rlim_cur: ADDRESS_SPACE, rlim_max: ADDRESS_SPACE };
+            if libc::setrlimit(libc::RLIMIT_AS, &cap) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut child = command.spawn().expect("running the test binary");
+    let read_all = |mut r: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut text = Vec::new();
+            let _ = r.read_to_end(&mut text);
+            String::from_utf8_lossy(&text).into_owned()
+        })
+    };
+    let out = read_all(Box::new(child.stdout.take().unwrap()));
+    let err = read_all(Box::new(child.stderr.take().unwrap()));
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("waiting for the child") {
+            break Some(status);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    (status, out.join().unwrap() + &err.join().unwrap())
 }
 
 fn classes_and_opts() -> jemalloc_rs::conf::Opts {
