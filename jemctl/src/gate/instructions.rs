@@ -4,7 +4,8 @@
 //! runner's RSS sampling are left out). A second run of the same case with zero operations
 //! counts what the thread does besides the measured part (its set-up and tear-down); the
 //! difference over the number of calls is the figure. Counts do not depend on the machine's
-//! load, so one run each is enough.
+//! load, so one run each is enough; they vary only by the few instructions the thread spends
+//! waiting for the others at the start and end.
 
 use super::suite::Case;
 use super::{Figure, Metric};

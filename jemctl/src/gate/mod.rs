@@ -80,7 +80,8 @@ impl Metric {
             Metric::SpeedVsSystem => Tolerance { pct: 15.0, slack: 0.0 },
             Metric::PeakRss => Tolerance { pct: 10.0, slack: 512.0 * 1024.0 },
             Metric::Fragmentation => Tolerance { pct: 10.0, slack: 0.05 },
-            // Counts are exact; this leaves room for compiler and C library versions.
+            // Counts repeat to a few hundredths of a percent; this leaves room for compiler and C
+            // library versions.
             Metric::Instructions => Tolerance { pct: 3.0, slack: 0.0 },
         }
     }

@@ -66,7 +66,8 @@ pub fn legend() -> Vec<String> {
          requested live bytes. Lower is better."
             .into(),
         "instructions/call: instructions the workload thread ran under callgrind per allocator call (the workload's \
-         own included), less a run of zero calls. Lower is better; exact, so its tolerance is tight."
+         own included), less a run of zero calls. Lower is better; it repeats to a few hundredths of a percent, so its \
+         tolerance is tight."
             .into(),
     ]
 }
