@@ -17,20 +17,32 @@ fn target_dir() -> PathBuf {
     exe.ancestors().nth(3).expect("target directory").to_path_buf()
 }
 
+/// The configure switches of the library without statistics.
+const NO_STATS: &str = "fill,tcache,tiny,sysv,xmalloc";
+
+/// Builds the library (with `features`, or the default ones) into `<target>/<dir>`.
+fn build_library(dir: &str, features: Option<&str>) -> PathBuf {
+    let target = target_dir().join(dir);
+    let mut cmd = Command::new(env!("CARGO"));
+    cmd.args(["build", "--release", "-p", "jemalloc_rs_cdylib", "--target-dir"]).arg(&target);
+    if let Some(f) = features {
+        cmd.args(["--no-default-features", "--features", f]);
+    }
+    let status = cmd.current_dir(manifest_dir()).status().expect("run cargo");
+    assert!(status.success(), "building libjemalloc_rs.so ({features:?}) failed");
+    target.join("release")
+}
+
 /// Builds the library once; returns the directory holding `libjemalloc_rs.so`.
 fn library() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let target = target_dir().join("ctl-so");
-        let status = Command::new(env!("CARGO"))
-            .args(["build", "--release", "-p", "jemalloc_rs_cdylib", "--target-dir"])
-            .arg(&target)
-            .current_dir(manifest_dir())
-            .status()
-            .expect("run cargo");
-        assert!(status.success(), "building libjemalloc_rs.so failed");
-        target.join("release")
-    })
+    DIR.get_or_init(|| build_library("ctl-so", None))
+}
+
+/// The library without statistics, built once.
+fn library_without_stats() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| build_library("ctl-so-nostats", Some(NO_STATS)))
 }
 
 /// Compiles `tests/c/<name>.c` against the library, once; returns the program's path.
@@ -40,13 +52,13 @@ fn program(name: &str) -> PathBuf {
     if let Some((_, p)) = built.iter().find(|(n, _)| n == name) {
         return p.clone();
     }
-    let p = compile(name);
+    let p = compile(name, library());
     built.push((name.to_string(), p.clone()));
     p
 }
 
-fn compile(name: &str) -> PathBuf {
-    let lib = library();
+/// Compiles `tests/c/<name>.c` against the library in `lib`.
+fn compile(name: &str, lib: &Path) -> PathBuf {
     let out = lib.join(format!("c-{name}"));
     let src = manifest_dir().join("tests/c").join(format!("{name}.c"));
     let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
@@ -58,6 +70,8 @@ fn compile(name: &str) -> PathBuf {
         .arg("-L")
         .arg(lib)
         .arg("-ljemalloc_rs")
+        // DT_RPATH, not DT_RUNPATH: the library beside the program wins over LD_LIBRARY_PATH.
+        .arg("-Wl,--disable-new-dtags")
         .arg(format!("-Wl,-rpath,{}", lib.display()))
         .arg("-o")
         .arg(&out)
@@ -69,7 +83,8 @@ fn compile(name: &str) -> PathBuf {
 
 fn run(prog: &Path, conf: Option<&str>, args: &[&str]) -> Output {
     let mut cmd = Command::new(prog);
-    cmd.args(args).env_remove("MALLOC_CONF").env_remove("LD_PRELOAD");
+    // cargo's LD_LIBRARY_PATH may hold another build's libjemalloc_rs.so.
+    cmd.args(args).env_remove("MALLOC_CONF").env_remove("LD_PRELOAD").env_remove("LD_LIBRARY_PATH");
     if let Some(c) = conf {
         cmd.env("MALLOC_CONF", c);
     }
@@ -229,4 +244,57 @@ fn stats_print_writes_the_report_at_exit() {
     assert!(err.contains("arenas[0]:"), "{err}");
     let o = run(&prog, None, &["exit"]);
     assert!(!text(&o.stderr).contains("Begin jemalloc statistics"));
+}
+
+fn config_lines(lib: &Path) -> String {
+    let o = run(&compile("mallctl_config", lib), None, &[]);
+    assert_ok(&o, "mallctl_config");
+    text(&o.stdout)
+}
+
+#[test]
+fn config_reports_what_the_build_contains() {
+    let with = config_lines(library());
+    for line in ["config.stats=true", "config.fill=true", "config.tcache=true", "config.prof=false", "config.swap=false"] {
+        assert!(with.lines().any(|l| l == line), "{line} missing from:\n{with}");
+    }
+    for name in ["stats.allocated", "stats.arenas.0.small.nmalloc", "thread.allocated", "stats.arenas.0.pactive"] {
+        assert!(with.lines().any(|l| l == format!("{name}=present")), "{name} absent:\n{with}");
+    }
+    let without = config_lines(library_without_stats());
+    assert!(without.lines().any(|l| l == "config.stats=false"), "{without}");
+    assert!(without.lines().any(|l| l == "config.fill=true"), "{without}");
+    // As jemalloc 2.2.1 built without --enable-stats: the counters' names are gone, the page
+    // counts of stats.arenas.<i> stay.
+    for name in ["stats.allocated", "stats.arenas.0.small.nmalloc", "thread.allocated"] {
+        assert!(without.lines().any(|l| l == format!("{name}=ENOENT")), "{name} present:\n{without}");
+    }
+    assert!(without.lines().any(|l| l == "stats.arenas.0.pactive=present"), "{without}");
+}
+
+/// The cost of statistics: malloc/free throughput of the library with and without them, runs
+/// interleaved, medians reported. A measurement, not a check; run it with
+/// `cargo test --release -p jemalloc_rs --test mallctl -- --ignored --nocapture stats_cost`.
+#[test]
+#[ignore]
+fn stats_cost() {
+    const REPS: usize = 15;
+    let with = compile("mallctl_stats_cost", library());
+    let without = compile("mallctl_stats_cost", library_without_stats());
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(|a, b| a.total_cmp(b));
+        v[v.len() / 2]
+    };
+    for mode in ["pairs", "batch"] {
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        for _ in 0..REPS {
+            for (prog, out) in [(&with, &mut a), (&without, &mut b)] {
+                let o = run(prog, None, &[mode]);
+                assert_ok(&o, mode);
+                out.push(text(&o.stdout).trim().parse::<f64>().expect("a rate"));
+            }
+        }
+        let (s, n) = (median(&mut a), median(&mut b));
+        println!("{mode}: {s:.1} M calls/s with stats, {n:.1} without: statistics cost {:.1}%", (n - s) / n * 100.0);
+    }
 }
