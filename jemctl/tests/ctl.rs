@@ -37,11 +37,17 @@ fn reads_typed_values_and_pointers() {
 
 #[test]
 fn a_workload_first_makes_statistics_move() {
-    let v = json(&["ctl", "--json", "--threads", "16", "stats.arenas.4.pactive", "stats.arenas.4.small.nmalloc", "stats.allocated"]);
-    assert!(v[1]["value"].as_u64().unwrap() > 1000, "arena 4 served small requests: {v}");
+    // Arena 4 where there are enough arenas (4 per CPU), else the last one.
+    let narenas = json(&["ctl", "--json", "arenas.narenas"])[0]["value"].as_u64().unwrap();
+    let arena = 4.min(narenas - 1);
+    let names: Vec<String> = ["pactive", "small.nmalloc"].iter().map(|n| format!("stats.arenas.{arena}.{n}")).collect();
+    let v = json(&["ctl", "--json", "--threads", "16", &names[0], &names[1], "stats.allocated"]);
+    assert!(v[1]["value"].as_u64().unwrap() > 1000, "arena {arena} served small requests: {v}");
     assert!(v[2]["value"].as_u64().unwrap() > 0);
-    // Without a workload, arena 4 was never used: its statistics do not exist.
-    jemctl().args(["ctl", "stats.arenas.4.pactive"]).assert().failure().stderr(predicate::str::contains("ENOENT"));
+    if arena > 0 {
+        // Without a workload the arena was never used: its statistics do not exist.
+        jemctl().args(["ctl", &names[0]]).assert().failure().stderr(predicate::str::contains("ENOENT"));
+    }
 }
 
 #[test]
