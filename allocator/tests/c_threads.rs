@@ -40,3 +40,13 @@ fn huge_objects_moving_while_chunks_come_and_go() {
     run_c_test_with_conf(&exe, &["remap", "65536", "20000"], Some("lg_chunk:16"), limit, &["ok remap"]);
     run_c_test(&exe, &["remap", "4194304", "3000"], limit, &["ok remap"]);
 }
+
+/// The busiest modes again with 64 KiB chunks, where most objects of a few pages are huge and
+/// chunks are mapped and unmapped all the time.
+#[test]
+fn busy_threads_with_small_chunks() {
+    let exe = compile_c("threads.c", Link::PreloadOnly);
+    for name in ["queue", "hammer"] {
+        run_c_test_with_conf(&exe, &[name], Some("abort:true,lg_chunk:16"), Duration::from_secs(180), &[&format!("ok {name}")]);
+    }
+}
