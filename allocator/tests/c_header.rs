@@ -124,7 +124,8 @@ fn manual_mallctlnametomib_example_runs() {
     let exe = compile_c("manual_mib.c", Link::Library);
     let out = run(preload(&mut Command::new(&exe)), LIMIT);
     assert_success(&out, "manual_mib");
-    let sc = SizeClasses::new(DEFAULT_LG_CHUNK, DEFAULT_LG_QSPACE_MAX, DEFAULT_LG_CSPACE_MAX).expect("default size classes");
+    let sc =
+        SizeClasses::new(DEFAULT_LG_CHUNK, DEFAULT_LG_QSPACE_MAX, DEFAULT_LG_CSPACE_MAX).expect("default size classes");
     let expected: Vec<String> = sc.bins().iter().enumerate().map(|(i, b)| format!("{i} {}", b.reg_size)).collect();
     let text = String::from_utf8(out.stdout).expect("manual_mib prints text");
     let got: Vec<&str> = text.lines().collect();

@@ -50,4 +50,3 @@ fn xmalloc_from_malloc_conf_aborts_on_failure() {
         assert!(stderr.contains("<jemalloc>: Error in malloc(): out of memory"), "stderr:\n{stderr}");
     }
 }
-

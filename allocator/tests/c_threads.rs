@@ -47,6 +47,12 @@ fn huge_objects_moving_while_chunks_come_and_go() {
 fn busy_threads_with_small_chunks() {
     let exe = compile_c("threads.c", Link::PreloadOnly);
     for name in ["queue", "hammer"] {
-        run_c_test_with_conf(&exe, &[name], Some("abort:true,lg_chunk:16"), Duration::from_secs(180), &[&format!("ok {name}")]);
+        run_c_test_with_conf(
+            &exe,
+            &[name],
+            Some("abort:true,lg_chunk:16"),
+            Duration::from_secs(180),
+            &[&format!("ok {name}")],
+        );
     }
 }

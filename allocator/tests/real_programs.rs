@@ -65,7 +65,8 @@ fn assert_same(what: &str, plain: &Output, preloaded: &Output) {
     if plain.stdout != preloaded.stdout {
         let a = String::from_utf8_lossy(&plain.stdout);
         let b = String::from_utf8_lossy(&preloaded.stdout);
-        let line = a.lines().zip(b.lines()).position(|(x, y)| x != y).unwrap_or(a.lines().count().min(b.lines().count()));
+        let line =
+            a.lines().zip(b.lines()).position(|(x, y)| x != y).unwrap_or(a.lines().count().min(b.lines().count()));
         panic!(
             "{what}: standard output differs from line {} on ({} vs {} bytes)\n\
              without: {:?}\nwith:    {:?}\n--- stderr with ---\n{}",
@@ -245,9 +246,8 @@ fn sqlite3_inserts_and_queries() {
         return;
     }
     let mut rng = Rng(0x5eed_0003);
-    let mut sql = String::from(
-        "CREATE TABLE t(id INTEGER PRIMARY KEY, name TEXT, grp INTEGER, v REAL, blob BLOB);\nBEGIN;\n",
-    );
+    let mut sql =
+        String::from("CREATE TABLE t(id INTEGER PRIMARY KEY, name TEXT, grp INTEGER, v REAL, blob BLOB);\nBEGIN;\n");
     for i in 0..5000 {
         let _ = writeln!(
             sql,
@@ -298,19 +298,9 @@ fn regrtest_summary(out: &Output) -> Vec<String> {
 
 #[test]
 fn cpython_regression_tests() {
-    let wanted = [
-        "test_list",
-        "test_dict",
-        "test_set",
-        "test_unicode",
-        "test_json",
-        "test_re",
-        "test_bytes",
-        "test_threading",
-    ];
-    let probe = format!(
-        "import importlib.util as u\nfor n in {wanted:?}:\n    if u.find_spec('test.' + n): print(n)"
-    );
+    let wanted =
+        ["test_list", "test_dict", "test_set", "test_unicode", "test_json", "test_re", "test_bytes", "test_threading"];
+    let probe = format!("import importlib.util as u\nfor n in {wanted:?}:\n    if u.find_spec('test.' + n): print(n)");
     let found = match Command::new("python3").args(["-c", "import test.support"]).output() {
         Ok(o) if o.status.success() => Command::new("python3").args(["-c", &probe]).output().unwrap(),
         _ => {
@@ -335,6 +325,11 @@ fn cpython_regression_tests() {
     );
     let (a, b) = (regrtest_summary(&plain), regrtest_summary(&preloaded));
     assert!(!a.is_empty(), "regrtest printed no summary:\n{}", String::from_utf8_lossy(&plain.stdout));
-    assert_eq!(plain.status.code(), preloaded.status.code(), "regrtest exit status differs; summary with:\n{}", b.join("\n"));
+    assert_eq!(
+        plain.status.code(),
+        preloaded.status.code(),
+        "regrtest exit status differs; summary with:\n{}",
+        b.join("\n")
+    );
     assert_eq!(a, b, "regrtest results differ");
 }

@@ -57,11 +57,7 @@ pub fn so_path() -> &'static Path {
             .stdin(Stdio::null())
             .output()
             .expect("cannot run cargo");
-        assert!(
-            out.status.success(),
-            "building libjemalloc_rs.so failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert!(out.status.success(), "building libjemalloc_rs.so failed:\n{}", String::from_utf8_lossy(&out.stderr));
         let so = target.join("release").join("libjemalloc_rs.so");
         assert!(so.is_file(), "cargo built no {}", so.display());
         so
