@@ -128,14 +128,24 @@ fn general(out: &mut Out) -> fmt::Result {
     if let Ok(min) = typed::read::<usize>(c"arenas.tspace_min") {
         writeln!(out, "Tiny 2^n-spaced sizes: [{}..{}]", min, rd::<usize>(c"arenas.tspace_max"))?;
     }
-    writeln!(out, "Quantum-spaced sizes: [{}..{}]", rd::<usize>(c"arenas.qspace_min"), rd::<usize>(c"arenas.qspace_max"))?;
+    writeln!(
+        out,
+        "Quantum-spaced sizes: [{}..{}]",
+        rd::<usize>(c"arenas.qspace_min"),
+        rd::<usize>(c"arenas.qspace_max")
+    )?;
     writeln!(
         out,
         "Cacheline-spaced sizes: [{}..{}]",
         rd::<usize>(c"arenas.cspace_min"),
         rd::<usize>(c"arenas.cspace_max")
     )?;
-    writeln!(out, "Subpage-spaced sizes: [{}..{}]", rd::<usize>(c"arenas.sspace_min"), rd::<usize>(c"arenas.sspace_max"))?;
+    writeln!(
+        out,
+        "Subpage-spaced sizes: [{}..{}]",
+        rd::<usize>(c"arenas.sspace_min"),
+        rd::<usize>(c"arenas.sspace_max")
+    )?;
     let lg_dirty_mult: isize = rd(c"opt.lg_dirty_mult");
     if lg_dirty_mult >= 0 {
         writeln!(out, "Min active:dirty page ratio per arena: {}:1", 1u64 << lg_dirty_mult)?;
@@ -206,8 +216,11 @@ fn arena_bins(out: &mut Out, i: usize) -> fmt::Result {
         )?;
     }
     let nbins = rd::<u32>(c"arenas.nbins") as usize;
-    let (ntbins, nqbins, ncbins) =
-        (rd::<u32>(c"arenas.ntbins") as usize, rd::<u32>(c"arenas.nqbins") as usize, rd::<u32>(c"arenas.ncbins") as usize);
+    let (ntbins, nqbins, ncbins) = (
+        rd::<u32>(c"arenas.ntbins") as usize,
+        rd::<u32>(c"arenas.nqbins") as usize,
+        rd::<u32>(c"arenas.ncbins") as usize,
+    );
     let m = |name: &CStr| mib(name);
     let (size, nregs, run_size) = (m(c"arenas.bin.0.size"), m(c"arenas.bin.0.nregs"), m(c"arenas.bin.0.run_size"));
     let allocated = m(c"stats.arenas.0.bins.0.allocated");

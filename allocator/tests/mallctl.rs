@@ -255,7 +255,9 @@ fn config_lines(lib: &Path) -> String {
 #[test]
 fn config_reports_what_the_build_contains() {
     let with = config_lines(library());
-    for line in ["config.stats=true", "config.fill=true", "config.tcache=true", "config.prof=false", "config.swap=false"] {
+    for line in
+        ["config.stats=true", "config.fill=true", "config.tcache=true", "config.prof=false", "config.swap=false"]
+    {
         assert!(with.lines().any(|l| l == line), "{line} missing from:\n{with}");
     }
     for name in ["stats.allocated", "stats.arenas.0.small.nmalloc", "thread.allocated", "stats.arenas.0.pactive"] {

@@ -57,7 +57,8 @@ pub fn run_workload_first(threads: Option<usize>, workload: Option<&str>) -> Res
         return Ok(());
     }
     let name = workload.unwrap_or(DEFAULT_WORKLOAD);
-    let w = workloads::find(name).ok_or_else(|| usage(format!("unknown workload '{name}' (see `jemctl workloads`)")))?;
+    let w =
+        workloads::find(name).ok_or_else(|| usage(format!("unknown workload '{name}' (see `jemctl workloads`)")))?;
     let threads = threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     use jemalloc_rs::api;
     let table = workloads::AllocTable {
@@ -231,7 +232,9 @@ fn under(name: &str, prefix: &str) -> bool {
     }
     let (n, p): (Vec<&str>, Vec<&str>) = (name.split('.').collect(), prefix.trim_end_matches('.').split('.').collect());
     p.len() <= n.len()
-        && n.iter().zip(&p).all(|(t, q)| t == q || (t.starts_with('<') && !q.is_empty() && q.bytes().all(|b| b.is_ascii_digit())))
+        && n.iter()
+            .zip(&p)
+            .all(|(t, q)| t == q || (t.starts_with('<') && !q.is_empty() && q.bytes().all(|b| b.is_ascii_digit())))
 }
 
 fn list(prefix: &str, json_out: bool) -> Result<()> {
@@ -245,10 +248,8 @@ fn list(prefix: &str, json_out: bool) -> Result<()> {
         return Err(usage(format!("no mallctl names under '{prefix}' (see `jemctl ctl --list`)")));
     }
     if json_out {
-        let v: Vec<Json> = rows
-            .iter()
-            .map(|(n, i)| json!({ "name": n, "type": i.ty.c_name(), "access": i.access.code() }))
-            .collect();
+        let v: Vec<Json> =
+            rows.iter().map(|(n, i)| json!({ "name": n, "type": i.ty.c_name(), "access": i.access.code() })).collect();
         println!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(());
     }
@@ -264,7 +265,9 @@ fn list(prefix: &str, json_out: bool) -> Result<()> {
     );
     println!("<i> of arenas.bin and <j> of stats.arenas.<i>.bins: 0..{} (arenas.nbins)", nbins.saturating_sub(1));
     println!("<i> of arenas.lrun and <j> of stats.arenas.<i>.lruns: 0..{} (arenas.nlruns)", nlruns.saturating_sub(1));
-    println!("<i> of stats.arenas: the initialized arenas below {narenas} (arenas.initialized), and {narenas} for their sum");
+    println!(
+        "<i> of stats.arenas: the initialized arenas below {narenas} (arenas.initialized), and {narenas} for their sum"
+    );
     Ok(())
 }
 

@@ -21,11 +21,7 @@ pub fn report(opts: &str) -> Result<String> {
     let mut out = String::new();
     // SAFETY: `append` matches the callback signature and `out` outlives the call.
     unsafe {
-        jemalloc_rs::stats_print::malloc_stats_print(
-            Some(append),
-            (&mut out as *mut String).cast(),
-            opts.as_ptr(),
-        )
+        jemalloc_rs::stats_print::malloc_stats_print(Some(append), (&mut out as *mut String).cast(), opts.as_ptr())
     };
     Ok(out)
 }

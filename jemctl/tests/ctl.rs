@@ -17,7 +17,8 @@ fn json(args: &[&str]) -> serde_json::Value {
 
 #[test]
 fn reads_typed_values_and_pointers() {
-    let v = json(&["ctl", "--json", "version", "arenas.nbins", "opt.lg_dirty_mult", "stats.cactive", "arenas.initialized"]);
+    let v =
+        json(&["ctl", "--json", "version", "arenas.nbins", "opt.lg_dirty_mult", "stats.cactive", "arenas.initialized"]);
     assert_eq!(v[0]["value"], "2.2.1-0-jemalloc-rs");
     assert_eq!(v[0]["type"], "const char *");
     assert_eq!(v[1]["value"], 28);
@@ -56,16 +57,10 @@ fn writes_and_refuses_with_the_manuals_errors() {
     assert_eq!(v[0]["value"]["new"], 2);
     assert_eq!(v[1]["value"], 2);
     assert!(v[3]["value"].as_u64().unwrap() >= 2);
-    jemctl()
-        .args(["ctl", "opt.narenas=3"])
-        .assert()
-        .code(1)
-        .stderr(predicate::str::contains("EPERM: attempt to read or write void value, or attempt to write read-only value"));
-    jemctl()
-        .args(["ctl", "thread.arena=1000000"])
-        .assert()
-        .code(1)
-        .stderr(predicate::str::contains("EFAULT"));
+    jemctl().args(["ctl", "opt.narenas=3"]).assert().code(1).stderr(predicate::str::contains(
+        "EPERM: attempt to read or write void value, or attempt to write read-only value",
+    ));
+    jemctl().args(["ctl", "thread.arena=1000000"]).assert().code(1).stderr(predicate::str::contains("EFAULT"));
     jemctl()
         .args(["ctl", "no.such.name"])
         .assert()

@@ -238,9 +238,7 @@ fn lookup(name: &[u8], mib: &mut [usize]) -> Result<(usize, Cursor)> {
             return Err(Error::NoEnt);
         }
         let c = match cur {
-            Cursor::Named(children) => {
-                children.iter().position(|n| n.name.as_bytes() == comp).ok_or(Error::NoEnt)?
-            }
+            Cursor::Named(children) => children.iter().position(|n| n.name.as_bytes() == comp).ok_or(Error::NoEnt)?,
             Cursor::Indexed(_) => parse_index(comp).ok_or(Error::NoEnt)?,
             Cursor::Leaf(_) => return Err(Error::NoEnt),
         };

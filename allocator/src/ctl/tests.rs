@@ -29,7 +29,12 @@ fn every_leaf_reads_with_its_size_and_refuses_a_write() {
         let (r, _) = read_raw(&name, &mut buf[..size + 1]);
         assert_eq!(r, Err(Error::Inval), "{name} with a long buffer");
         if info.access == Access::ReadOnly {
-            let req = Req { oldp: core::ptr::null_mut(), oldlenp: core::ptr::null_mut(), newp: buf.as_ptr().cast(), newlen: size };
+            let req = Req {
+                oldp: core::ptr::null_mut(),
+                oldlenp: core::ptr::null_mut(),
+                newp: buf.as_ptr().cast(),
+                newlen: size,
+            };
             // SAFETY: newp has size readable bytes.
             assert_eq!(unsafe { by_name(name.as_bytes(), &req) }, Err(Error::Perm), "{name}");
         }
@@ -39,7 +44,18 @@ fn every_leaf_reads_with_its_size_and_refuses_a_write() {
 #[test]
 fn lookups_reject_what_the_tree_lacks() {
     let mut buf = [0u8; 8];
-    for bad in ["", ".", "version.", "opt", "opt.abort.x", "nope", "arenas.bin.x.size", "arenas.bin.-1.size", "prof.active", "swap.fds"] {
+    for bad in [
+        "",
+        ".",
+        "version.",
+        "opt",
+        "opt.abort.x",
+        "nope",
+        "arenas.bin.x.size",
+        "arenas.bin.-1.size",
+        "prof.active",
+        "swap.fds",
+    ] {
         assert_eq!(read_raw(bad, &mut buf).0, Err(Error::NoEnt), "{bad:?}");
     }
     let nbins = typed::arenas::nbins::read().unwrap() as usize;

@@ -41,7 +41,12 @@ pub fn read<T: CtlValue>(name: &CStr) -> Result<T> {
 
 /// Writes `value` to `name`.
 pub fn write<T: CtlValue>(name: &CStr, value: T) -> Result<()> {
-    let req = Req { oldp: ptr::null_mut(), oldlenp: ptr::null_mut(), newp: (&value as *const T).cast(), newlen: size_of::<T>() };
+    let req = Req {
+        oldp: ptr::null_mut(),
+        oldlenp: ptr::null_mut(),
+        newp: (&value as *const T).cast(),
+        newlen: size_of::<T>(),
+    };
     // SAFETY: newp is a live T of newlen bytes; no old value wanted.
     unsafe { super::by_name(name.to_bytes(), &req) }
 }
@@ -50,7 +55,12 @@ pub fn write<T: CtlValue>(name: &CStr, value: T) -> Result<()> {
 pub fn update<T: CtlValue>(name: &CStr, value: T) -> Result<T> {
     let mut old = MaybeUninit::<T>::zeroed();
     let mut len = size_of::<T>();
-    let req = Req { oldp: old.as_mut_ptr().cast(), oldlenp: &mut len, newp: (&value as *const T).cast(), newlen: size_of::<T>() };
+    let req = Req {
+        oldp: old.as_mut_ptr().cast(),
+        oldlenp: &mut len,
+        newp: (&value as *const T).cast(),
+        newlen: size_of::<T>(),
+    };
     // SAFETY: as in `read` and `write`.
     unsafe { super::by_name(name.to_bytes(), &req)? };
     // SAFETY: as in `read`.
@@ -107,7 +117,12 @@ impl Mib {
     }
 
     pub fn write<T: CtlValue>(&self, value: T) -> Result<()> {
-        let req = Req { oldp: ptr::null_mut(), oldlenp: ptr::null_mut(), newp: (&value as *const T).cast(), newlen: size_of::<T>() };
+        let req = Req {
+            oldp: ptr::null_mut(),
+            oldlenp: ptr::null_mut(),
+            newp: (&value as *const T).cast(),
+            newlen: size_of::<T>(),
+        };
         // SAFETY: as in the free function `write`.
         unsafe { super::by_mib(self.as_slice(), &req) }
     }
