@@ -252,14 +252,25 @@ fn iralloc_in_place(owner: Owner, size: usize, extra: usize, zero: bool) -> Opti
             let arena: &Arena = unsafe { &*(*c.0).arena };
             // Pages a growth adds are new memory, which opt.zero zeroes.
             let zero = zero || cfg!(feature = "fill") && g.opts.zero;
+            let p = c.page_addr(page);
+            // opt.junk: a shrink's tail is junk before it goes back; a growth's pages are new.
+            let resize = |target: usize| {
+                if target < old {
+                    junk_freed(p.wrapping_add(target), old - target);
+                }
+                // SAFETY: p is a live large object of that arena at that page.
+                let ok = unsafe { large::ralloc_in_place(arena, c, page, old, target, zero) };
+                if ok && target > old {
+                    fill_new(p.wrapping_add(old), target - old, zero);
+                }
+                ok
+            };
             let target = (want.min(g.sc.arena_maxclass) + PAGE_MASK) & !PAGE_MASK;
-            // SAFETY: p is a live large object of that arena at that page.
-            if unsafe { large::ralloc_in_place(arena, c, page, old, target, zero) } {
+            if resize(target) {
                 return Some(target);
             }
             let target = (size + PAGE_MASK) & !PAGE_MASK;
-            // SAFETY: as above.
-            if unsafe { large::ralloc_in_place(arena, c, page, old, target, zero) } {
+            if resize(target) {
                 return Some(target);
             }
             None
