@@ -56,6 +56,15 @@ int main(int argc, char **argv) {
             if (sizes[i] <= 3000)
                 CHECK(all(p, 16, sizes[i], 0x5a), "freed %zu bytes are not 0x5a", sizes[i]);
         }
+        /* realloc: bytes a growth adds are new (0xa5); a shrink's tail is freed (0x5a). */
+        unsigned char *p = malloc(5000);
+        memset(p, 1, 5000);
+        unsigned char *q = realloc(p, 12000);
+        CHECK(all(q, 0, 5000, 1) && all(q, 8192, 12000, 0xa5), "realloc growth is not junk-filled");
+        memset(q, 1, 12000);
+        p = realloc(q, 4096);
+        if (p == q)
+            CHECK(all(q, 4096, 12288, 0x5a), "the tail realloc gave back is not 0x5a");
     } else if (strcmp(mode, "zero") == 0) {
         for (int round = 0; round < 2; round++) {
             size_t sizes[] = {24, 700, 5000, 70000};
