@@ -55,6 +55,7 @@ fn contract_holds_under_other_options() {
         "narenas:1",
         "lg_dirty_mult:-1",
         "lg_dirty_mult:0",
+        "lg_chunk:14",
         "lg_chunk:16",
         "lg_chunk:24",
         "lg_qspace_max:4,lg_cspace_max:6",
