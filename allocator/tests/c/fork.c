@@ -1,11 +1,11 @@
 /*
  * fork() while other threads allocate, against libjemalloc_rs.so.
  *
- * Two threads allocate and free in a loop while the main thread forks 50 times. Each child
- * checks a block its parent filled before forking, allocates and frees (from the main thread
- * and from a new thread) and exits with _exit(0). A child that deadlocks on an allocator lock
- * left held by a thread that does not exist in the child is killed after a timeout, and the
- * run fails.
+ * Two threads allocate, resize and free in a loop while the main thread forks 50 times.
+ * Each child checks a block its parent filled before forking, allocates and frees (from the
+ * main thread and from a new thread) and exits with _exit(0). A child that deadlocks on an
+ * allocator lock left held by a thread that does not exist in the child is killed after a
+ * timeout, and the run fails.
  *
  * Prints "ok fork" on success; a violation prints a FAIL line and exits with status 1.
  */
@@ -28,6 +28,16 @@ static void *busy_worker(void *arg) {
     size_t sizes[SLOTS] = {0};
     while (!atomic_load(&stop)) {
         int k = (int)(rng_next(&rng) % SLOTS);
+        if (ps[k] != NULL && rng_next(&rng) % 8 == 0) {
+            /* Resizing moves huge objects with mremap while the main thread forks. */
+            size_t grown = sizes[k] + sizes[k] / 2 + 1;
+            void *q = realloc(ps[k], grown);
+            CHECK(q != NULL, "realloc(%zu -> %zu) returned NULL", sizes[k], grown);
+            CHECK_PATTERN(q, sizes[k], sizes[k], "block after realloc");
+            ps[k] = q;
+            pattern_fill(q, grown, grown);
+            sizes[k] = grown;
+        }
         if (ps[k] != NULL) {
             CHECK_PATTERN(ps[k], sizes[k], sizes[k], "block of an allocating thread");
             free(ps[k]);
