@@ -142,6 +142,7 @@ mod tests {
             ops: 10,
             value,
             range: Some((0.9, 1.1)),
+            samples: Vec::new(),
         }
     }
 

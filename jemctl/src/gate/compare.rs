@@ -119,7 +119,7 @@ mod tests {
     use super::*;
 
     fn fig(metric: Metric, value: f64) -> Figure {
-        Figure { workload: "small-loop".into(), threads: 1, metric, ops: 100, value, range: None }
+        Figure { workload: "small-loop".into(), threads: 1, metric, ops: 100, value, range: None, samples: Vec::new() }
     }
 
     #[test]

@@ -63,14 +63,8 @@ pub fn measure(
                 case.workload
             );
         }
-        figures.push(Figure {
-            workload: case.workload.to_string(),
-            threads: case.threads,
-            metric: Metric::Instructions,
-            ops,
-            value: busy.saturating_sub(idle) as f64 / calls as f64,
-            range: None,
-        });
+        let per_call = busy.saturating_sub(idle) as f64 / calls as f64;
+        figures.push(Figure::from_samples(case.workload, case.threads, Metric::Instructions, ops, vec![per_call]));
     }
     progress(cases.len(), cases.len(), "");
     Ok((figures, note.into_iter().collect()))

@@ -60,6 +60,13 @@ pub struct Tolerance {
 }
 
 impl Metric {
+    pub fn mode(self) -> Mode {
+        match self {
+            Metric::Instructions => Mode::Instructions,
+            _ => Mode::Time,
+        }
+    }
+
     pub fn label(self) -> &'static str {
         match self {
             Metric::SpeedVsSystem => "speed vs system",
@@ -109,9 +116,32 @@ pub struct Figure {
     /// The lowest and highest repetition, where there were several.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub range: Option<(f64, f64)>,
+    /// Each repetition's value, as measured (not kept in the baseline).
+    #[serde(skip)]
+    pub samples: Vec<f64>,
 }
 
 impl Figure {
+    /// The median of `samples`, with their range.
+    pub fn from_samples(workload: &str, threads: usize, metric: Metric, ops: u64, samples: Vec<f64>) -> Figure {
+        Figure {
+            workload: workload.to_string(),
+            threads,
+            metric,
+            ops,
+            value: median(samples.clone()),
+            range: range(&samples),
+            samples,
+        }
+    }
+
+    /// Adds the repetitions of another measurement of the same figure.
+    pub fn absorb(&mut self, other: &Figure) {
+        self.samples.extend_from_slice(&other.samples);
+        self.value = median(self.samples.clone());
+        self.range = range(&self.samples);
+    }
+
     pub fn same_measure(&self, other: &Figure) -> bool {
         self.workload == other.workload && self.threads == other.threads && self.metric == other.metric
     }

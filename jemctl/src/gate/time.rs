@@ -6,7 +6,7 @@
 //! alike, and time the workload spent waiting for a CPU is not counted.
 
 use super::suite::Case;
-use super::{median, range, Figure, Metric, Mode};
+use super::{Figure, Metric, Mode};
 use crate::allocator::AllocatorSpec;
 use crate::bench::{self, BenchConfig, RunResult};
 use anyhow::Result;
@@ -96,14 +96,32 @@ fn figures(case: &Case, runs: Runs) -> Vec<Figure> {
                 Metric::Fragmentation => &runs.fragmentation,
                 Metric::Instructions => return None,
             };
-            (!values.is_empty()).then(|| Figure {
-                workload: case.workload.to_string(),
-                threads: case.threads,
-                metric,
-                ops,
-                value: median(values.clone()),
-                range: range(values),
-            })
+            (!values.is_empty()).then(|| Figure::from_samples(case.workload, case.threads, metric, ops, values.clone()))
         })
         .collect()
+}
+
+/// Adds to `figures` the repetitions of the same figures measured `again`.
+pub fn absorb(figures: &mut [Figure], again: &[Figure]) {
+    for f in figures.iter_mut() {
+        if let Some(a) = again.iter().find(|a| a.same_measure(f) && a.ops == f.ops) {
+            f.absorb(a);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_second_measurement_joins_the_first_in_one_median() {
+        let mut first = vec![Figure::from_samples("larson", 2, Metric::SpeedVsSystem, 9, vec![1.0, 1.1, 0.2])];
+        assert_eq!(first[0].value, 1.0);
+        let again = [Figure::from_samples("larson", 2, Metric::SpeedVsSystem, 9, vec![1.2, 1.3, 1.25])];
+        absorb(&mut first, &again);
+        assert_eq!(first[0].samples.len(), 6);
+        assert_eq!(first[0].value, 1.15);
+        assert_eq!(first[0].range, Some((0.2, 1.3)));
+    }
 }

@@ -16,7 +16,7 @@ pub fn render(report: &GateReport) -> String {
         out.push_str(&format!("| {} |\n", cells.join(" | ")));
     }
     out.push('\n');
-    for n in legend().iter().chain(&report.notes) {
+    for n in legend(report).iter().chain(&report.notes) {
         out.push_str(&format!("- {n}\n"));
     }
     out

@@ -5,6 +5,7 @@ pub mod markdown;
 pub mod table;
 
 use super::compare::{Row, Verdict};
+use super::Metric;
 use crate::machine::Machine;
 use serde::Serialize;
 
@@ -55,19 +56,32 @@ pub fn summary(report: &GateReport) -> String {
     s
 }
 
-/// How to read the figures.
-pub fn legend() -> Vec<String> {
-    vec![
-        "speed vs system: the candidate's calls per CPU second of the workload threads over the C library malloc's, \
-         both run adjacently in each repetition; the median of those ratios (runs: the lowest and highest). Higher \
-         is better."
-            .into(),
-        "peak RSS: the process's peak RSS above its RSS before the workload; fragmentation: that over the peak of \
-         requested live bytes. Lower is better."
-            .into(),
-        "instructions/call: instructions the workload thread ran under callgrind per allocator call (the workload's \
-         own included), less a run of zero calls. Lower is better; it repeats to a few hundredths of a percent, so its \
-         tolerance is tight."
-            .into(),
-    ]
+/// How to read the figures of the metrics the report has.
+pub fn legend(report: &GateReport) -> Vec<String> {
+    let has = |metrics: &[Metric]| report.rows.iter().any(|r| metrics.contains(&r.metric));
+    let mut lines = Vec::new();
+    if has(&[Metric::SpeedVsSystem]) {
+        lines.push(
+            "speed vs system: the candidate's calls per CPU second of the workload threads over the C library malloc's, \
+             both run adjacently in each repetition; the median of those ratios (runs: the lowest and highest). Higher \
+             is better."
+                .to_string(),
+        );
+    }
+    if has(&[Metric::PeakRss, Metric::Fragmentation]) {
+        lines.push(
+            "peak RSS: the process's peak RSS above its RSS before the workload; fragmentation: that over the peak of \
+             requested live bytes. Lower is better."
+                .to_string(),
+        );
+    }
+    if has(&[Metric::Instructions]) {
+        lines.push(
+            "instructions/call: instructions the workload thread ran under callgrind per allocator call (the workload's \
+             own included), less a run of zero calls. Lower is better; it repeats to a few hundredths of a percent, so \
+             its tolerance is tight."
+                .to_string(),
+        );
+    }
+    lines
 }

@@ -18,7 +18,7 @@ pub fn render(report: &GateReport) -> String {
         "gate: {} against {} ({}, {})\n{t}\n",
         report.candidate, report.baseline, report.machine.cpu, report.machine.date
     );
-    for n in legend().iter().chain(&report.notes) {
+    for n in legend(report).iter().chain(&report.notes) {
         out.push_str(&format!("- {n}\n"));
     }
     out.push_str(&summary(report));
