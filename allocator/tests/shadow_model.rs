@@ -208,7 +208,7 @@ const ALIGNED: Profile = Profile {
     large_permille: 250,
     huge_permille: 5,
     weights: [5, 2, 25, 20, 10, 20, 25],
-    max_lg_align: 21,
+    max_lg_align: 23,
 };
 
 const THREADED: Profile = Profile {
