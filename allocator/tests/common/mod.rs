@@ -35,9 +35,12 @@ fn target_tmp() -> &'static Path {
     Path::new(env!("CARGO_TARGET_TMPDIR"))
 }
 
-/// A fresh, empty directory for one test's files, named after the test and this process.
+/// A fresh, empty directory for one test's files, named after the test binary and `name`;
+/// the next run of the same test replaces it.
 pub fn scratch_dir(name: &str) -> PathBuf {
-    let dir = target_tmp().join("jemalloc-rs-tests").join(format!("{name}-{}", std::process::id()));
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let binary = exe.file_stem().expect("the test binary's name").to_string_lossy().into_owned();
+    let dir = target_tmp().join("jemalloc-rs-tests").join(binary).join(name);
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
     dir
