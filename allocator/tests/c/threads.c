@@ -115,11 +115,17 @@ enum { CHURN_THREADS = 2000, CHURN_BATCH = 4, CHURN_WARMUP = 300 };
 
 static pthread_key_t churn_key;
 
-/* Runs at thread exit, possibly after the allocator's own per-thread teardown. */
+/* Runs at thread exit, possibly after the allocator's own per-thread teardown: memory it
+ * allocates and frees must not stay behind with the dead thread. */
 static void churn_key_destructor(void *p) {
-    void *q = alloc_filled(200);
+    enum { N = 48 };
+    void *qs[N];
+    for (int i = 0; i < N; i++)
+        qs[i] = alloc_filled(16 + (size_t)i * 80);
     check_and_free(p, 3000, "block freed by a thread-specific data destructor");
-    check_and_free(q, 200, "block allocated in a thread-specific data destructor");
+    for (int i = 0; i < N; i++)
+        check_and_free(qs[i], 16 + (size_t)i * 80, "block allocated in a thread-specific data "
+                                                   "destructor");
 }
 
 static void *churn_worker(void *arg) {
