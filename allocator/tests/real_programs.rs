@@ -106,11 +106,19 @@ fn sort_200k_lines() {
         let _ = writeln!(text, "{} {} {}", rng.word(40), rng.below(1_000_000), i % 977);
     }
     std::fs::write(&file, &text).unwrap();
-    for args in [&[][..], &["-n", "-k2"][..], &["-r", "-u", "-k3,3n", "-k1,1"][..]] {
+    // Plain, numeric and keyed sorts; a big buffer sorted by threads; a tiny buffer that
+    // spills to temporary files and merges them.
+    for args in [
+        &[][..],
+        &["-n", "-k2"][..],
+        &["-r", "-u", "-k3,3n", "-k1,1"][..],
+        &["-S", "64M", "--parallel=4"][..],
+        &["-S", "1M", "--parallel=2", "-k2n"][..],
+    ] {
         let (plain, preloaded) = both(
             || {
                 let mut c = Command::new("sort");
-                c.args(args).arg(&file).env("LC_ALL", "C");
+                c.args(args).arg(&file).env("LC_ALL", "C").env("TMPDIR", &dir);
                 c
             },
             None,
