@@ -43,6 +43,8 @@ pub struct Settings {
     pub sample_every: u32,
     pub clock: String,
     pub clock_overhead_ns: u64,
+    #[serde(default)]
+    pub clock_resolution_ns: u64,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -164,6 +166,7 @@ pub fn run(config: &BenchConfig, progress: &mut dyn FnMut(&Step<'_>)) -> Result<
         sample_every: config.sample_every,
         clock: first.map(|s| s.clock.clone()).unwrap_or_default(),
         clock_overhead_ns: first.map_or(0, |s| s.clock_overhead_ns),
+        clock_resolution_ns: first.map_or(0, |s| s.clock_resolution_ns),
     };
     Ok(BenchReport { machine, settings, notes, runs, failed })
 }

@@ -37,6 +37,9 @@ pub struct Sample {
     pub peak_rss_exact: bool,
     pub clock: String,
     pub clock_overhead_ns: u64,
+    /// The clock's step: latencies below it read as "under one step".
+    #[serde(default)]
+    pub clock_resolution_ns: u64,
 }
 
 pub struct Request<'a> {
@@ -80,5 +83,6 @@ pub fn measure(req: &Request<'_>) -> Result<Sample> {
         peak_rss_exact: o.peak_rss_exact,
         clock: clock.describe(),
         clock_overhead_ns: clock.overhead_ns(),
+        clock_resolution_ns: clock.resolution_ns(),
     })
 }

@@ -17,7 +17,7 @@ pub fn render(report: &BenchReport, charts: &[String]) -> String {
     let align: Vec<&str> = (0..HEADER.len()).map(|i| if i == 0 || i == 2 { "---" } else { "--:" }).collect();
     out.push_str(&format!("| {} |\n", align.join(" | ")));
     for r in &report.runs {
-        out.push_str(&format!("| {} |\n", row(r).join(" | ")));
+        out.push_str(&format!("| {} |\n", row(r, report.settings.clock_resolution_ns).join(" | ")));
     }
     out.push('\n');
     for n in notes(report) {

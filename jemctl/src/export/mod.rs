@@ -25,7 +25,15 @@ pub const HEADER: [&str; 13] = [
     "frag",
 ];
 
-pub fn row(r: &RunResult) -> [String; 13] {
+/// One run's cells; latencies below the clock's step `resolution_ns` read "<step".
+pub fn row(r: &RunResult, resolution_ns: u64) -> [String; 13] {
+    let latency = |ns: u64| {
+        if ns < resolution_ns {
+            format!("<{}", units::nanos(resolution_ns))
+        } else {
+            units::nanos(ns)
+        }
+    };
     let spread = if r.repeats > 1 && r.ops_per_sec > 0.0 {
         format!(" ±{:.0}%", 50.0 * (r.ops_per_sec_max - r.ops_per_sec_min) / r.ops_per_sec)
     } else {
@@ -42,10 +50,10 @@ pub fn row(r: &RunResult) -> [String; 13] {
         format!("{}{spread}", units::rate(r.ops_per_sec)),
         r.relative_to_system.map_or_else(|| "-".into(), |x| format!("{x:.2}x")),
         units::rate(r.ops_per_cpu_sec),
-        units::nanos(r.latency_ns.p50),
-        units::nanos(r.latency_ns.p99),
-        units::nanos(r.latency_ns.p999),
-        units::nanos(r.latency_ns.max),
+        latency(r.latency_ns.p50),
+        latency(r.latency_ns.p99),
+        latency(r.latency_ns.p999),
+        latency(r.latency_ns.max),
         units::bytes(r.peak_rss_bytes),
         units::bytes(r.end_rss_bytes),
         frag,
@@ -68,7 +76,8 @@ pub fn notes(report: &BenchReport) -> Vec<String> {
         format!(
             "ops/s counts allocator calls (malloc, free, realloc, ...) of all threads per second of wall time; ops/CPU s \
              per second of the workload threads' CPU time (user + system), steadier on a busy machine. Latency: about \
-             1 call in {} timed with {}; that cost is subtracted from each sample.",
+             1 call in {} timed with {}; that cost is subtracted from each sample, and a latency under one step shows \
+             as <step.",
             s.sample_every, s.clock
         ),
         "peak RSS is the process's; end RSS is what it kept after the workload freed everything; frag = (peak RSS - \

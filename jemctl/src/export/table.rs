@@ -8,7 +8,7 @@ pub fn render(report: &BenchReport) -> String {
     let mut t = Table::new();
     t.load_preset(UTF8_FULL_CONDENSED).set_content_arrangement(ContentArrangement::Dynamic).set_header(HEADER);
     for r in &report.runs {
-        t.add_row(row(r));
+        t.add_row(row(r, report.settings.clock_resolution_ns));
     }
     for i in 1..HEADER.len() {
         if i != 2 {
