@@ -5,7 +5,7 @@
 use crate::allocator::AllocatorSpec;
 use crate::cli::{GateArgs, GateMode};
 use crate::error::usage;
-use crate::gate::baseline::{self, Section};
+use crate::gate::baseline::{self, Baseline, Section};
 use crate::gate::export::{self, GateReport};
 use crate::gate::{compare, instructions, suite, time, Figure, Mode};
 use crate::machine::Machine;
@@ -20,22 +20,7 @@ pub fn run(args: GateArgs) -> Result<()> {
     };
     let candidate = AllocatorSpec::parse(&args.candidate).map_err(|e| usage(format!("--candidate: {e:#}")))?;
     let cases = suite::select(&args.workloads, &modes)?;
-    let old = if args.update {
-        match baseline::read(&args.baseline) {
-            Ok(b) => Some(b),
-            Err(e) if args.baseline.exists() => {
-                eprintln!("note: replacing {}: {e:#}", args.baseline.display());
-                None
-            }
-            Err(_) => None,
-        }
-    } else {
-        let b = baseline::read(&args.baseline)?;
-        for &m in &modes {
-            baseline::require(&b, m, &args.baseline)?;
-        }
-        Some(b)
-    };
+    let old = previous_baseline(&args, &modes)?;
 
     let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
     bar.set_style(
@@ -131,27 +116,7 @@ pub fn run(args: GateArgs) -> Result<()> {
     }
 
     if args.update {
-        let mut new = old.unwrap_or_default();
-        for (mode, figures) in measured {
-            let mut figures = figures;
-            if !args.workloads.is_empty() {
-                // A partial run keeps the other workloads' figures.
-                if let Some(s) = new.section(mode) {
-                    figures.extend(s.figures.iter().filter(|f| !args.workloads.contains(&f.workload)).cloned());
-                }
-            }
-            new.set_section(
-                mode,
-                Section {
-                    machine: machine.clone(),
-                    command: command_line(),
-                    candidate: candidate.label().to_string(),
-                    reference: (mode == Mode::Time).then(|| "system".to_string()),
-                    repeat: (mode == Mode::Time).then_some(args.repeat),
-                    figures,
-                },
-            );
-        }
+        let new = updated_baseline(old, measured, &args, &candidate, &machine);
         baseline::write(&new, &args.baseline)?;
         eprintln!("wrote {}; commit it to make it the baseline", args.baseline.display());
         return Ok(());
@@ -160,6 +125,53 @@ pub fn run(args: GateArgs) -> Result<()> {
         bail!("{} regressed:\n  {}", candidate.label(), regressions.join("\n  "));
     }
     Ok(())
+}
+
+/// The baseline to compare with: it must exist and have every mode's figures, except with
+/// --update, which replaces an unusable one.
+fn previous_baseline(args: &GateArgs, modes: &[Mode]) -> Result<Option<Baseline>> {
+    if args.update {
+        return match baseline::read(&args.baseline) {
+            Ok(b) => Ok(Some(b)),
+            Err(e) if args.baseline.exists() => {
+                eprintln!("note: replacing {}: {e:#}", args.baseline.display());
+                Ok(None)
+            }
+            Err(_) => Ok(None),
+        };
+    }
+    let b = baseline::read(&args.baseline)?;
+    for &m in modes {
+        baseline::require(&b, m, &args.baseline)?;
+    }
+    Ok(Some(b))
+}
+
+/// The old baseline with the measured modes' sections replaced; a run of some workloads
+/// only keeps the other workloads' figures.
+fn updated_baseline(
+    old: Option<Baseline>,
+    measured: Vec<(Mode, Vec<Figure>)>,
+    args: &GateArgs,
+    candidate: &AllocatorSpec,
+    machine: &Machine,
+) -> Baseline {
+    let mut new = old.unwrap_or_default();
+    for (mode, mut figures) in measured {
+        if let (false, Some(s)) = (args.workloads.is_empty(), new.section(mode)) {
+            figures.extend(s.figures.iter().filter(|f| !args.workloads.contains(&f.workload)).cloned());
+        }
+        let section = Section {
+            machine: machine.clone(),
+            command: command_line(),
+            candidate: candidate.label().to_string(),
+            reference: (mode == Mode::Time).then(|| "system".to_string()),
+            repeat: (mode == Mode::Time).then_some(args.repeat),
+            figures,
+        };
+        new.set_section(mode, section);
+    }
+    new
 }
 
 fn mode_arg(mode: GateMode) -> &'static str {
