@@ -241,8 +241,10 @@ fn iralloc_in_place(owner: Owner, size: usize, extra: usize, zero: bool) -> Opti
     let want = size.saturating_add(extra);
     match owner {
         Owner::Small(..) => {
+            // In place when the class stays, or (rallocm's extra) when the object already
+            // holds between size and size + extra bytes.
             let class = g.sc.usable_size(size)?;
-            (class == old).then_some(old)
+            (class == old || (size <= old && old <= want)).then_some(old)
         }
         Owner::Large(c, page) => {
             if size <= g.sc.sspace_max || size > g.sc.arena_maxclass {
@@ -496,6 +498,21 @@ pub unsafe extern "C" fn memalign(alignment: usize, size: usize) -> *mut c_void 
 /// None beyond `valloc`.
 pub unsafe extern "C" fn valloc(size: usize) -> *mut c_void {
     aligned_or_errno(PAGE, size, "valloc")
+}
+
+/// glibc's `pvalloc`: `valloc` of the size rounded up to whole pages. Not in the manual, but
+/// exported so that a program calling it under `LD_PRELOAD` gets memory `free` accepts.
+///
+/// # Safety
+/// None beyond glibc's `pvalloc`.
+pub unsafe extern "C" fn pvalloc(size: usize) -> *mut c_void {
+    match size.max(1).checked_add(PAGE_MASK) {
+        Some(s) => aligned_or_errno(PAGE, s & !PAGE_MASK, "pvalloc"),
+        None => {
+            pages::set_errno(libc::ENOMEM);
+            ptr::null_mut()
+        }
+    }
 }
 
 /// # Safety

@@ -583,8 +583,8 @@ impl Arena {
     pub unsafe fn purge(&self, target: usize) {
         let g = g();
         let hp = g.header_pages;
-        // SAFETY (whole body): lock held whenever state or maps are touched; purge-held runs
-        // are marked allocated, so nobody else touches them while the lock is dropped.
+        // SAFETY: the lock is held whenever state or maps are touched; purge-held runs are
+        // marked allocated, so nobody else touches them while the lock is dropped.
         unsafe {
             stats::update(|| self.state().stats.npurge += 1);
             // Whole empty chunks go first, oldest first: unmapping them is one call each and
@@ -683,6 +683,7 @@ impl Arena {
     ///
     /// # Safety
     /// Arena lock held; `npages <= nlclasses`.
+    #[allow(clippy::mut_from_ref)]
     #[inline]
     pub unsafe fn lstats(&self, npages: usize) -> &mut LargeStats {
         // SAFETY: lstats has nlclasses + 1 entries; lock held.
@@ -702,23 +703,21 @@ impl Arena {
 pub static ARENAS: [core::sync::atomic::AtomicPtr<Arena>; MAX_ARENAS] =
     [const { core::sync::atomic::AtomicPtr::new(ptr::null_mut()) }; MAX_ARENAS];
 
-/// Arena `i`, creating it on first use; null when out of memory or `i >= narenas`.
-pub fn get_or_create(i: usize) -> *mut Arena {
+/// Arena `i`, creating it on first use; None when out of memory or `i >= narenas`.
+pub fn get_or_create(i: usize) -> Option<&'static Arena> {
     if i >= g().narenas() {
-        return ptr::null_mut();
+        return None;
     }
-    let a = ARENAS[i].load(Ordering::Acquire);
-    if !a.is_null() {
-        return a;
+    if let Some(a) = get(i) {
+        return Some(a);
     }
     let _guard = crate::global::ARENAS_LOCK.lock();
-    let a = ARENAS[i].load(Ordering::Acquire);
-    if !a.is_null() {
-        return a;
+    if let Some(a) = get(i) {
+        return Some(a);
     }
     let a = Arena::create(i);
     ARENAS[i].store(a, Ordering::Release);
-    a
+    get(i)
 }
 
 /// Arena `i` if it has been created.

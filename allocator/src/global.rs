@@ -125,7 +125,7 @@ fn init_locked() -> bool {
     };
     // SAFETY: INIT_LOCK is held and INITIALIZED is false, so no reader exists yet.
     unsafe { *GLOBALS.0.get() = globals };
-    if arena::get_or_create(0).is_null() {
+    if arena::get_or_create(0).is_none() {
         return false;
     }
     // SAFETY: the handlers are plain functions that take and release this allocator's locks.

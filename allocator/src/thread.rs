@@ -98,7 +98,7 @@ fn arm(s: &mut ThreadState) {
     let key = KEY.load(Ordering::Acquire);
     if key != NO_KEY {
         // SAFETY: the key exists; any non-null value arms the destructor.
-        unsafe { libc::pthread_setspecific(key, 1 as *const libc::c_void) };
+        unsafe { libc::pthread_setspecific(key, core::ptr::dangling::<libc::c_void>()) };
     }
     s.armed = true;
 }
@@ -164,27 +164,25 @@ fn choose_arena() -> &'static Arena {
         (Some((i, _)), None) => i,
         (None, None) => 0,
     };
-    let mut a = arena::get_or_create(ind);
-    if a.is_null() {
-        a = arena::get_or_create(0);
-    }
+    // Arena 0 exists from start-up: it serves when a new arena cannot be made.
+    let a = arena::get_or_create(ind).or_else(|| arena::get(0)).unwrap_or_else(|| crate::message::fatal("no arena"));
     bind(a);
-    // SAFETY: arena 0 exists from start-up, so `a` is non-null and lives forever.
-    unsafe { &*a }
+    a
 }
 
 /// Binds the calling thread to arena `a` (`thread.arena` writes).
-pub fn bind(a: *mut Arena) {
+pub fn bind(a: &'static Arena) {
     let s = state();
+    let a_ptr = a as *const Arena as *mut Arena;
     // SAFETY: only this thread touches its state; arenas live forever.
     unsafe {
-        let old = core::mem::replace(&mut (*s).arena, a);
+        let old = core::mem::replace(&mut (*s).arena, a_ptr);
         if !old.is_null() {
             (*old).nthreads.fetch_sub(1, Ordering::Relaxed);
         }
-        (*a).nthreads.fetch_add(1, Ordering::Relaxed);
+        a.nthreads.fetch_add(1, Ordering::Relaxed);
         if !(*s).tcache.is_null() {
-            (*(*s).tcache).arena = a;
+            (*(*s).tcache).arena = a_ptr;
         }
         arm(&mut *s);
     }

@@ -89,7 +89,7 @@ fn objects_freed_by_another_thread_go_back_to_their_arena() {
     let before = bin_allocated(binind);
     let (tx, rx) = mpsc::channel::<usize>();
     let producer = std::thread::spawn(move || {
-        thread::bind(arena::get_or_create(1));
+        thread::bind(arena::get_or_create(1).unwrap());
         for i in 0..20_000usize {
             let p = malloc(200);
             assert_eq!(arena_of(p), 1);
@@ -99,7 +99,7 @@ fn objects_freed_by_another_thread_go_back_to_their_arena() {
         }
     });
     let consumer = std::thread::spawn(move || {
-        thread::bind(arena::get_or_create(2));
+        thread::bind(arena::get_or_create(2).unwrap());
         let mut n = 0usize;
         for v in rx {
             // SAFETY: the producer wrote the index before sending.
@@ -144,12 +144,12 @@ fn thread_arena_moves_the_calling_thread() {
             eprintln!("skipped: fewer than 4 arenas");
             return;
         }
-        thread::bind(arena::get_or_create(3));
+        thread::bind(arena::get_or_create(3).unwrap());
         tcache::flush_current_thread();
         let p = malloc(64);
         assert_eq!(arena_of(p), 3);
         free(p);
-        thread::bind(arena::get_or_create(0));
+        thread::bind(arena::get_or_create(0).unwrap());
         tcache::flush_current_thread();
         let q = malloc(64);
         assert_eq!(arena_of(q), 0);

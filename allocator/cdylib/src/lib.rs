@@ -60,6 +60,14 @@ pub unsafe extern "C" fn valloc(size: usize) -> *mut c_void {
 }
 
 /// # Safety
+/// As glibc's `pvalloc`.
+#[no_mangle]
+pub unsafe extern "C" fn pvalloc(size: usize) -> *mut c_void {
+    // SAFETY: same contract.
+    unsafe { api::pvalloc(size) }
+}
+
+/// # Safety
 /// As C's `realloc`.
 #[no_mangle]
 pub unsafe extern "C" fn realloc(p: *mut c_void, size: usize) -> *mut c_void {

@@ -49,10 +49,7 @@ pub unsafe fn thread_arena(_mib: &[usize], req: &Req) -> Result<()> {
         if new as usize >= g().narenas() {
             return Err(Error::Fault);
         }
-        let a = arena::get_or_create(new as usize);
-        if a.is_null() {
-            return Err(Error::Again);
-        }
+        let Some(a) = arena::get_or_create(new as usize) else { return Err(Error::Again) };
         crate::thread::bind(a);
     }
     Ok(())
