@@ -5,7 +5,9 @@ fn defaults_match_table_1() {
     let sc = SizeClasses::default_classes();
     let sizes: Vec<usize> = sc.bins().iter().map(|b| b.reg_size as usize).collect();
     let tiny: Vec<usize> = sc.bins().iter().filter(|b| b.kind == SmallKind::Tiny).map(|b| b.reg_size as usize).collect();
-    assert_eq!(tiny, vec![8]);
+    // The tiny class exists unless the `tiny` feature (--disable-tiny) is off.
+    let ntiny = usize::from(cfg!(feature = "tiny"));
+    assert_eq!(tiny, vec![8; ntiny]);
     let q: Vec<usize> = sc.bins().iter().filter(|b| b.kind == SmallKind::Quantum).map(|b| b.reg_size as usize).collect();
     assert_eq!(q, (1..=8).map(|k| 16 * k).collect::<Vec<_>>());
     let c: Vec<usize> = sc.bins().iter().filter(|b| b.kind == SmallKind::Cacheline).map(|b| b.reg_size as usize).collect();
@@ -15,7 +17,7 @@ fn defaults_match_table_1() {
     assert_eq!(s.last(), Some(&3840));
     assert_eq!(s.len(), (3840 - 768) / 256 + 1);
     assert_eq!(sizes.len(), sc.nbins);
-    assert_eq!(sc.nbins, 1 + 8 + 6 + 13);
+    assert_eq!(sc.nbins, ntiny + 8 + 6 + 13);
     assert_eq!(sc.arena_maxclass, 4072 * 1024);
     assert_eq!(sc.nlclasses, 1018);
     assert_eq!(sc.chunk_size, 4 << 20);
