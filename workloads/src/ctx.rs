@@ -42,7 +42,8 @@ pub struct ThreadReport {
     pub peak_live: i64,
 }
 
-pub(crate) struct Sync<'a> {
+/// The barriers and the stop flag a workload thread shares with the runner.
+pub(crate) struct Rendezvous<'a> {
     /// Every thread has its bookkeeping; the runner reads the baseline RSS between the two.
     pub booked: &'a Barrier,
     pub warm_up: &'a Barrier,
@@ -59,7 +60,7 @@ pub struct ThreadCtx<'a> {
     pub thread: usize,
     pub threads: usize,
     clock: &'a Clock,
-    sync: Option<Sync<'a>>,
+    sync: Option<Rendezvous<'a>>,
     live_slot: &'a LiveSlot,
     live: i64,
     peak_live: i64,
@@ -86,7 +87,7 @@ impl<'a> ThreadCtx<'a> {
         thread: usize,
         threads: usize,
         clock: &'a Clock,
-        sync: Option<Sync<'a>>,
+        sync: Option<Rendezvous<'a>>,
         live_slot: &'a LiveSlot,
         budget: u64,
         sample_every: u32,

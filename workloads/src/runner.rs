@@ -10,7 +10,7 @@
 
 use crate::catalog::{Setup, Workload};
 use crate::clock::Clock;
-use crate::ctx::{new_histogram, LiveSlot, Sync, ThreadCtx, ThreadReport};
+use crate::ctx::{new_histogram, LiveSlot, Rendezvous, ThreadCtx, ThreadReport};
 use crate::memory;
 use crate::table::AllocTable;
 use hdrhistogram::Histogram;
@@ -82,7 +82,7 @@ pub fn run(workload: &Workload, table: AllocTable, params: &RunParams, clock: &C
                 let (slots, booked, warm_up, prepared, go) = (&slots, &booked, &warm_up, &prepared, &go);
                 let (stop, finished) = (&stop, &finished);
                 s.spawn(move || {
-                    let sync = Sync { booked, warm_up, prepared, go, stop };
+                    let sync = Rendezvous { booked, warm_up, prepared, go, stop };
                     let mut ctx =
                         ThreadCtx::new(table, params.seed, t, threads, clock, Some(sync), &slots[t], budget, sample_every);
                     shared.thread(&mut ctx);
