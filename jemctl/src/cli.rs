@@ -197,8 +197,8 @@ pub struct GateArgs {
     pub tolerance: Option<f64>,
 
     /// time: speed relative to the C library's malloc in the same run, and memory;
-    /// instructions: instruction counts under valgrind's callgrind (deterministic,
-    /// single-threaded workloads); all: both
+    /// instructions: instruction counts under valgrind's callgrind, whatever the machine's
+    /// load; all: both
     #[arg(long, value_enum, default_value_t = GateMode::Time)]
     pub mode: GateMode,
 
