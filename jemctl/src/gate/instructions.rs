@@ -1,7 +1,8 @@
-//! The instructions suite: each single-threaded case runs on the candidate under valgrind's
-//! callgrind, which counts the instructions the workload thread executes (collection is on
-//! only inside the workload's thread function, so start-up, clock calibration and the
-//! runner's RSS sampling are left out). A second run of the same case with zero operations
+//! The instructions suite: each case runs on the candidate under valgrind's callgrind, which
+//! counts the instructions the workload's threads execute (collection is on only inside the
+//! workload's thread function, so start-up, clock calibration and the runner's RSS sampling
+//! are left out). Valgrind runs one thread at a time, so a two-thread case counts repeatably
+//! too. A second run of the same case with zero operations
 //! counts what the thread does besides the measured part (its set-up and tear-down); the
 //! difference over the number of calls is the figure. Counts do not depend on the machine's
 //! load, so one run each is enough; they vary only by the few instructions the thread spends

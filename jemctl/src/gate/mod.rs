@@ -5,7 +5,7 @@
 //! - [`time`] and [`instructions`]: the two ways of measuring. Time compares the candidate with
 //!   the C library's malloc in the same run (interleaved repetitions, the median of the paired
 //!   ratios) and reads memory figures from the same runs; instructions counts the candidate's
-//!   instructions per call under callgrind, deterministically, on single-threaded workloads.
+//!   instructions per call under callgrind, which does not depend on the machine's load.
 //! - [`baseline`]: the baseline file, read with errors that say how to regenerate it.
 //! - [`compare`]: each figure against its baseline value and tolerance, and the verdicts.
 //! - [`export`]: the comparison as a terminal table, markdown and JSON.
@@ -87,8 +87,7 @@ impl Metric {
             Metric::SpeedVsSystem => Tolerance { pct: 15.0, slack: 0.0 },
             Metric::PeakRss => Tolerance { pct: 10.0, slack: 512.0 * 1024.0 },
             Metric::Fragmentation => Tolerance { pct: 10.0, slack: 0.05 },
-            // Counts repeat to a few hundredths of a percent; this leaves room for compiler and C
-            // library versions.
+            // Counts repeat to about 0.1%; this leaves room for compiler and C library versions.
             Metric::Instructions => Tolerance { pct: 3.0, slack: 0.0 },
         }
     }

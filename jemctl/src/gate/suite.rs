@@ -13,75 +13,26 @@ pub struct Case {
     pub threads: usize,
     /// Allocator calls per thread in the time suite; `None`: not in it.
     pub time_ops: Option<u64>,
-    /// Allocator calls in the instructions suite (single-threaded only); `None`: not in it.
+    /// Allocator calls per thread in the instructions suite; `None`: not in it.
     pub instruction_ops: Option<u64>,
     /// Memory figures gated: the workload keeps enough live (a MiB or more) for its peak RSS
-    /// to say something about the allocator, and runs on one thread, so that its peak does
-    /// not depend on how threads are scheduled.
+    /// to say something about the allocator.
     pub memory: bool,
-    /// The speed tolerance in percent where it is not the metric's: threads that share two
-    /// busy CPUs make a noisier ratio.
-    pub speed_tolerance_pct: Option<f64>,
 }
 
+#[rustfmt::skip]
 pub const SUITE: [Case; 7] = [
-    Case {
-        workload: "small-loop",
-        threads: 1,
-        time_ops: Some(20_000_000),
-        instruction_ops: Some(100_000),
-        memory: false,
-        speed_tolerance_pct: None,
-    },
-    Case {
-        workload: "small-batch",
-        threads: 1,
-        time_ops: Some(10_000_000),
-        instruction_ops: Some(100_000),
-        memory: false,
-        speed_tolerance_pct: None,
-    },
-    Case {
-        workload: "aligned",
-        threads: 1,
-        time_ops: Some(2_000_000),
-        instruction_ops: Some(50_000),
-        memory: false,
-        speed_tolerance_pct: None,
-    },
-    Case {
-        workload: "realloc",
-        threads: 1,
-        time_ops: Some(3_000_000),
-        instruction_ops: Some(50_000),
-        memory: false,
-        speed_tolerance_pct: None,
-    },
-    Case {
-        workload: "fragmentation",
-        threads: 1,
-        time_ops: Some(3_000_000),
-        instruction_ops: Some(100_000),
-        memory: true,
-        speed_tolerance_pct: None,
-    },
+    Case { workload: "small-loop", threads: 1, time_ops: Some(20_000_000), instruction_ops: Some(100_000), memory: false },
+    Case { workload: "small-batch", threads: 1, time_ops: Some(10_000_000), instruction_ops: Some(100_000), memory: false },
+    Case { workload: "aligned", threads: 1, time_ops: Some(2_000_000), instruction_ops: Some(50_000), memory: false },
+    Case { workload: "realloc", threads: 1, time_ops: Some(3_000_000), instruction_ops: Some(50_000), memory: false },
+    Case { workload: "fragmentation", threads: 1, time_ops: Some(3_000_000), instruction_ops: Some(100_000), memory: true },
     // The C library spends most of this one in the kernel, so its speed ratio says little.
-    Case {
-        workload: "medium",
-        threads: 1,
-        time_ops: None,
-        instruction_ops: Some(20_000),
-        memory: false,
-        speed_tolerance_pct: None,
-    },
-    Case {
-        workload: "larson",
-        threads: 2,
-        time_ops: Some(4_000_000),
-        instruction_ops: None,
-        memory: false,
-        speed_tolerance_pct: Some(30.0),
-    },
+    Case { workload: "medium", threads: 1, time_ops: None, instruction_ops: Some(20_000), memory: false },
+    // Cross-thread frees. Its speed ratio on two shared CPUs follows the machine's load (1.8x
+    // at a load average of 16, 3.1x at 4), so only its instructions are gated: valgrind runs
+    // one thread at a time, and the count repeats to about 0.1%.
+    Case { workload: "larson", threads: 2, time_ops: None, instruction_ops: Some(100_000), memory: false },
 ];
 
 impl Case {
@@ -103,13 +54,9 @@ impl Case {
     }
 }
 
-/// The tolerance of `figure`: `pct` if given, else its case's or its metric's.
+/// The tolerance of `figure`: its metric's, with `pct` as the percentage if given.
 pub fn tolerance(figure: &Figure, pct: Option<f64>) -> Tolerance {
     let mut t = figure.metric.default_tolerance();
-    let case = SUITE.iter().find(|c| c.workload == figure.workload && c.threads == figure.threads);
-    if let Some(p) = case.and_then(|c| c.speed_tolerance_pct).filter(|_| figure.metric == Metric::SpeedVsSystem) {
-        t.pct = p;
-    }
     if let Some(p) = pct {
         t.pct = p;
     }
@@ -141,11 +88,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_instructions_suite_is_single_threaded_and_every_workload_exists() {
+    fn every_case_is_a_workload_in_one_suite_at_least() {
         for c in &SUITE {
             assert!(workloads::find(c.workload).is_some(), "{}", c.workload);
-            assert!(c.instruction_ops.is_none() || c.threads == 1, "{}", c.workload);
             assert!(c.time_ops.is_some() || c.instruction_ops.is_some(), "{}", c.workload);
+            assert!(!c.memory || c.time_ops.is_some(), "{}", c.workload);
         }
     }
 

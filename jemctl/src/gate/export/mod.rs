@@ -77,8 +77,8 @@ pub fn legend(report: &GateReport) -> Vec<String> {
     }
     if has(&[Metric::Instructions]) {
         lines.push(
-            "instructions/call: instructions the workload thread ran under callgrind per allocator call (the workload's \
-             own included), less a run of zero calls. Lower is better; it repeats to a few hundredths of a percent, so \
+            "instructions/call: instructions the workload's threads ran under callgrind per allocator call (the workload's \
+             own included), less a run of zero calls. Lower is better; it repeats to about 0.1% whatever the load, so \
              its tolerance is tight."
                 .to_string(),
         );
