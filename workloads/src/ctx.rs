@@ -8,7 +8,7 @@
 //! timed. Live bytes are counted always, in a per-thread slot the runner samples.
 
 use crate::clock::Clock;
-use crate::memory;
+use crate::os;
 use crate::rng::Rng;
 use crate::table::AllocTable;
 use core::ffi::c_void;
@@ -143,7 +143,7 @@ impl<'a> ThreadCtx<'a> {
             sync.prepared.wait();
             sync.go.wait();
         }
-        self.cpu_start = memory::thread_cpu();
+        self.cpu_start = os::thread_cpu();
         self.report_start = Some(Instant::now());
         self.timing = true;
     }
@@ -159,7 +159,7 @@ impl<'a> ThreadCtx<'a> {
         if self.timing {
             self.timing = false;
             self.report_end = Some(Instant::now());
-            let (u, s) = memory::thread_cpu();
+            let (u, s) = os::thread_cpu();
             self.cpu = (u - self.cpu_start.0, s - self.cpu_start.1);
         }
     }

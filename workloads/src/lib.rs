@@ -16,7 +16,7 @@
 pub mod catalog;
 pub mod clock;
 pub mod ctx;
-pub mod memory;
+pub mod os;
 pub mod rng;
 pub mod runner;
 pub mod table;

@@ -11,7 +11,7 @@
 use crate::catalog::{Setup, Workload};
 use crate::clock::Clock;
 use crate::ctx::{new_histogram, LiveSlot, Rendezvous, ThreadCtx, ThreadReport};
-use crate::memory;
+use crate::os;
 use crate::table::AllocTable;
 use hdrhistogram::Histogram;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -93,16 +93,16 @@ pub fn run(workload: &Workload, table: AllocTable, params: &RunParams, clock: &C
             })
             .collect();
         booked.wait();
-        baseline_rss = memory::current_rss();
+        baseline_rss = os::current_rss();
         warm_up.wait();
         prepared.wait();
-        exact = memory::reset_peak();
-        sampled_rss = memory::current_rss();
+        exact = os::reset_peak();
+        sampled_rss = os::current_rss();
         go.wait();
         start = Instant::now();
         loop {
             peak_live = peak_live.max(live_sum());
-            sampled_rss = sampled_rss.max(memory::current_rss());
+            sampled_rss = sampled_rss.max(os::current_rss());
             if finished.load(Ordering::Acquire) == threads {
                 break;
             }
@@ -113,14 +113,14 @@ pub fn run(workload: &Workload, table: AllocTable, params: &RunParams, clock: &C
         }
         handles.into_iter().map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))).collect()
     });
-    let peak_rss = if exact { memory::peak_rss().max(sampled_rss) } else { sampled_rss };
+    let peak_rss = if exact { os::peak_rss().max(sampled_rss) } else { sampled_rss };
 
     let mut teardown =
         ThreadCtx::new(table, params.seed, threads, threads, clock, None, &slots[threads], 0, 0);
     shared.teardown(&mut teardown);
     drop(teardown);
     let end_live = live_sum();
-    let end_rss = memory::current_rss();
+    let end_rss = os::current_rss();
 
     let mut latency = new_histogram();
     let (mut ops, mut user, mut sys) = (0, 0.0, 0.0);

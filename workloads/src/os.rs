@@ -1,4 +1,5 @@
-//! The process's resident memory, read from `/proc/self`.
+//! What the operating system says about this process: its resident memory (from `/proc/self`)
+//! and the CPU time of the calling thread.
 //!
 //! [`reset_peak`] restarts the kernel's high-water mark (`VmHWM`) so that [`peak_rss`] covers
 //! only what follows; where the kernel refuses, the caller falls back to its own samples.
