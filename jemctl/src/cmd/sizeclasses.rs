@@ -126,13 +126,11 @@ fn to_json(sc: &SizeClasses) -> serde_json::Value {
 
 /// A size in the largest unit that divides it: 4072 KiB, 4 MiB, 3840 B.
 fn exact(size: usize) -> String {
-    if size >= 1 << 30 && size % (1 << 30) == 0 {
-        format!("{} GiB", size >> 30)
-    } else if size >= 1 << 20 && size % (1 << 20) == 0 {
-        format!("{} MiB", size >> 20)
-    } else if size >= 1 << 10 && size % (1 << 10) == 0 {
-        format!("{} KiB", size >> 10)
-    } else {
-        format!("{size} B")
-    }
+    let (shift, unit) = match size.trailing_zeros() {
+        30.. => (30, "GiB"),
+        20.. => (20, "MiB"),
+        10.. => (10, "KiB"),
+        _ => (0, "B"),
+    };
+    format!("{} {unit}", size >> shift)
 }

@@ -16,7 +16,7 @@ fn every_workload_runs_measures_and_frees_everything() {
             let o = run(w, AllocTable::system(), &p, &clock);
             assert!(o.ops >= threads as u64, "{}: {} ops", w.name, o.ops);
             assert_eq!(o.end_live_bytes, 0, "{} on {threads} threads leaks", w.name);
-            assert!(o.latency.len() > 0, "{}: no latency samples", w.name);
+            assert!(!o.latency.is_empty(), "{}: no latency samples", w.name);
             assert!(o.seconds > 0.0, "{}: {} s", w.name, o.seconds);
             assert!(o.peak_rss_bytes >= o.baseline_rss_bytes);
         }
