@@ -4,7 +4,7 @@ use crate::allocator::{self, AllocatorSpec};
 use crate::bench::{self, BenchConfig, BenchReport};
 use crate::cli::BenchArgs;
 use crate::export;
-use anyhow::Result;
+use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -39,25 +39,24 @@ pub fn run(args: BenchArgs) -> Result<()> {
         ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {msg}")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
-    let mut report = bench::run(&config, &mut |step| {
+    let result = bench::run(&config, &mut |step| {
         bar.set_length(step.total as u64);
         bar.set_position(step.done as u64);
         bar.set_message(step.label.to_string());
     });
     bar.finish_and_clear();
-    if let Ok(r) = &mut report {
-        notes.append(&mut r.notes);
-        r.notes = notes;
-        r.settings.command = command_line();
-    }
-    let report = report?;
+    let mut report = result?;
+    notes.append(&mut report.notes);
+    report.notes = notes;
+    report.settings.command = command_line();
 
     print!("{}", export::table::render(&report));
     if let Some(path) = &args.json {
         export::json::write(&report, path)?;
     }
     if let Some(path) = &args.markdown {
-        std::fs::write(path, export::markdown::render(&report, &[]))?;
+        std::fs::write(path, export::markdown::render(&report, &[]))
+            .with_context(|| format!("cannot write {}", path.display()))?;
     }
     if args.save {
         let path = saved_path(&args, &report);
