@@ -71,3 +71,55 @@ fn duration_stops_the_run() {
     let o = run(find("small-loop").unwrap(), AllocTable::system(), &p, &Clock::calibrate());
     assert!(o.seconds >= 0.05 && o.seconds < 2.0, "ran {} s", o.seconds);
 }
+
+static CROSS_THREAD_FREES: AtomicU64 = AtomicU64::new(0);
+/// The thread that runs the tear-down, whose frees do not count.
+static TEARDOWN_THREAD: AtomicU64 = AtomicU64::new(0);
+
+fn thread_id() -> u64 {
+    // SAFETY: gettid has no preconditions.
+    unsafe { libc::gettid() as u64 }
+}
+
+/// malloc that records the allocating thread in a 16-byte header.
+unsafe extern "C" fn tagging_malloc(size: usize) -> *mut c_void {
+    // SAFETY: plain malloc; the header fits in the extra 16 bytes.
+    unsafe {
+        let p = libc::malloc(size + 16).cast::<u64>();
+        p.write(thread_id());
+        p.cast::<u8>().add(16).cast()
+    }
+}
+
+unsafe extern "C" fn tagging_free(p: *mut c_void) {
+    if p.is_null() {
+        return;
+    }
+    // SAFETY: p came from tagging_malloc, 16 bytes past a header.
+    unsafe {
+        let base = p.cast::<u8>().sub(16);
+        let me = thread_id();
+        if base.cast::<u64>().read() != me && me != TEARDOWN_THREAD.load(Ordering::Relaxed) {
+            CROSS_THREAD_FREES.fetch_add(1, Ordering::Relaxed);
+        }
+        libc::free(base.cast());
+    }
+}
+
+fn cross_thread_frees(workload: &str) -> u64 {
+    let table = AllocTable { malloc: tagging_malloc, free: tagging_free, ..AllocTable::system() };
+    CROSS_THREAD_FREES.store(0, Ordering::Relaxed);
+    TEARDOWN_THREAD.store(thread_id(), Ordering::Relaxed);
+    run(find(workload).unwrap(), table, &params(2, 20_000, 5), &Clock::calibrate());
+    CROSS_THREAD_FREES.load(Ordering::Relaxed)
+}
+
+#[test]
+fn handoff_workloads_free_across_threads_and_the_others_do_not() {
+    let _guard = SERIAL.lock().unwrap();
+    assert!(cross_thread_frees("larson") > 1_000);
+    assert!(cross_thread_frees("xmalloc") > 1_000);
+    assert!(cross_thread_frees("cache-scratch") >= 1);
+    assert_eq!(cross_thread_frees("threadtest"), 0);
+    assert_eq!(cross_thread_frees("small-loop"), 0);
+}
