@@ -50,16 +50,18 @@ pub fn run(args: GateArgs) -> Result<()> {
         }
     }
     let tolerance = |f: &Figure| suite::tolerance(f, args.tolerance);
-    let compare_all = |measured: &[(Mode, Vec<Figure>)]| -> Vec<compare::Row> {
-        measured
+    let compare_all = |measured: &[(Mode, Vec<Figure>)]| -> (Vec<compare::Row>, Vec<String>) {
+        let mut rows: Vec<compare::Row> = measured
             .iter()
             .flat_map(|(mode, figures)| {
                 let section = old.as_ref().and_then(|b| b.section(*mode));
                 compare::compare(section.map_or(&[][..], |s| &s.figures), figures, &tolerance)
             })
-            .collect()
+            .collect();
+        let stale = compare::mark_stale(&mut rows);
+        (rows, stale)
     };
-    let mut rows = compare_all(&measured);
+    let (mut rows, mut stale) = compare_all(&measured);
 
     // A burst of load on a shared machine can push a time figure past its tolerance; one that
     // regressed is measured again and judged on both measurements' repetitions together,
@@ -87,10 +89,17 @@ pub fn run(args: GateArgs) -> Result<()> {
             2 * args.repeat,
             names.join(", ")
         ));
-        rows = compare_all(&measured);
+        (rows, stale) = compare_all(&measured);
     }
     bar.finish_and_clear();
     let regressions = compare::regressions(&rows);
+    if !stale.is_empty() && !args.update {
+        notes.push(format!(
+            "the C library's malloc runs a different number of instructions on {} than when the baseline was \
+             recorded: the workload changed, so its figures are not compared",
+            stale.join(", ")
+        ));
+    }
     if !rows.iter().all(|r| r.verdict == compare::Verdict::Ok) && !args.update {
         notes.push(format!(
             "if a change is intended, record it with `jemctl gate --update --mode {}` and commit {}",
@@ -104,7 +113,7 @@ pub fn run(args: GateArgs) -> Result<()> {
         machine: machine.clone(),
         rows,
         notes,
-        passed: regressions.is_empty() || args.update,
+        passed: (regressions.is_empty() && stale.is_empty()) || args.update,
     };
     print!("{}", export::table::render(&report));
     if let Some(path) = &args.json {
@@ -123,6 +132,17 @@ pub fn run(args: GateArgs) -> Result<()> {
     }
     if !regressions.is_empty() {
         bail!("{} regressed:\n  {}", candidate.label(), regressions.join("\n  "));
+    }
+    if !stale.is_empty() {
+        let workloads: Vec<String> =
+            stale.iter().map(|w| format!("-w {}", w.split(' ').next().unwrap_or_default())).collect();
+        return Err(usage(format!(
+            "the baseline is out of date for {}, whose workload changed; record their figures again with \
+             `jemctl gate --update --mode all {}` and commit {}",
+            stale.join(", "),
+            workloads.join(" "),
+            args.baseline.display()
+        )));
     }
     Ok(())
 }

@@ -15,6 +15,8 @@ pub enum Verdict {
     Regressed,
     /// No baseline figure with the same operation count: nothing to compare with.
     New,
+    /// The workload itself changed since the baseline: its figures cannot be compared.
+    Stale,
 }
 
 impl Verdict {
@@ -24,6 +26,7 @@ impl Verdict {
             Verdict::Improved => "improved",
             Verdict::Regressed => "REGRESSED",
             Verdict::New => "new",
+            Verdict::Stale => "STALE",
         }
     }
 }
@@ -45,9 +48,13 @@ pub struct Row {
 
 impl Row {
     /// What the tolerance allows, as text: "-15%" for a figure where higher is better,
-    /// "+10% +512.0 KiB" for one where lower is.
+    /// "+10% +512.0 KiB" for one where lower is, "±1%" for the C library's counts.
     pub fn allowed(&self) -> String {
-        let sign = if self.metric.higher_is_better() { '-' } else { '+' };
+        let sign = match self.metric {
+            Metric::SystemInstructions => '±',
+            m if m.higher_is_better() => '-',
+            _ => '+',
+        };
         let mut s = format!("{sign}{}%", self.tolerance.pct);
         if self.tolerance.slack > 0.0 {
             s.push_str(&format!(" {sign}{}", self.metric.format(self.tolerance.slack)));
@@ -93,6 +100,24 @@ pub fn compare(baseline: &[Figure], now: &[Figure], tolerance: &dyn Fn(&Figure) 
             }
         })
         .collect()
+}
+
+/// Marks every figure of a workload whose C-library instruction count moved beyond its
+/// tolerance, either way, as [`Verdict::Stale`]; returns those workloads as `name xTHREADS`.
+pub fn mark_stale(rows: &mut [Row]) -> Vec<String> {
+    let changed: Vec<(String, usize)> = rows
+        .iter()
+        .filter(|r| {
+            r.metric == Metric::SystemInstructions && matches!(r.verdict, Verdict::Regressed | Verdict::Improved)
+        })
+        .map(|r| (r.workload.clone(), r.threads))
+        .collect();
+    for r in rows.iter_mut() {
+        if changed.iter().any(|(w, t)| *w == r.workload && *t == r.threads) {
+            r.verdict = Verdict::Stale;
+        }
+    }
+    changed.into_iter().map(|(w, t)| format!("{w} x{t}")).collect()
 }
 
 /// One line per regressed figure: where, how much, and what was allowed.
@@ -156,6 +181,33 @@ mod tests {
         assert_eq!(rows[0].change_pct, Some(-50.0));
         let lines = regressions(&rows);
         assert_eq!(lines, ["small-loop x1 speed vs system: 1.00x -> 0.50x (-50.0%, allowed -15%)"]);
+    }
+
+    #[test]
+    fn a_workload_whose_c_library_count_moved_is_stale_not_regressed() {
+        let realloc = |metric, value| {
+            let mut f = fig(metric, value);
+            f.workload = "realloc".into();
+            f
+        };
+        let base = [
+            fig(Metric::Instructions, 50.0),
+            fig(Metric::SystemInstructions, 80.0),
+            realloc(Metric::Instructions, 100.0),
+            realloc(Metric::SystemInstructions, 200.0),
+        ];
+        let now = [
+            fig(Metric::Instructions, 50.5),
+            fig(Metric::SystemInstructions, 80.4),
+            realloc(Metric::Instructions, 120.0),
+            realloc(Metric::SystemInstructions, 230.0),
+        ];
+        let mut rows = compare(&base, &now, &|f| f.metric.default_tolerance());
+        assert_eq!(rows[2].verdict, Verdict::Regressed);
+        assert_eq!(mark_stale(&mut rows), ["realloc x1"]);
+        let verdicts: Vec<Verdict> = rows.iter().map(|r| r.verdict).collect();
+        assert_eq!(verdicts, [Verdict::Ok, Verdict::Ok, Verdict::Stale, Verdict::Stale]);
+        assert!(regressions(&rows).is_empty());
     }
 
     #[test]

@@ -4,14 +4,16 @@
 //! are left out). Valgrind runs one thread at a time, so a two-thread case counts repeatably
 //! too. A second run of the same case with zero operations
 //! counts what the thread does besides the measured part (its set-up and tear-down); the
-//! difference over the number of calls is the figure. Counts do not depend on the machine's
+//! difference over the number of calls is the figure. The C library's malloc is counted the
+//! same way: its figure moves only when the workload does, and tells a changed workload from
+//! a slower candidate. Counts do not depend on the machine's
 //! load, so one run each is enough; they vary only by the few instructions the thread spends
 //! waiting for the others at the start and end.
 
 use super::suite::Case;
 use super::{Figure, Metric};
 use crate::allocator::AllocatorSpec;
-use crate::bench::child::{self, ChildRun};
+use crate::bench::child::{self, ChildRun, Launch};
 use anyhow::{anyhow, bail, Context, Result};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -34,41 +36,51 @@ pub fn measure(
     for (i, case) in cases.iter().enumerate() {
         progress(i, cases.len(), &format!("{} under callgrind", case.workload));
         let ops = case.instruction_ops.unwrap_or(0);
-        let count = |ops: u64| -> Result<(u64, u64)> {
-            let out = dir.0.join(format!("{}-{ops}.callgrind", case.workload));
-            let wrapper = [
-                "valgrind".to_string(),
-                "--tool=callgrind".into(),
-                format!("--callgrind-out-file={}", out.display()),
-                "--collect-atstart=no".into(),
-                format!("--toggle-collect={COLLECT_IN}"),
-            ];
-            let sample = child::run(&ChildRun {
-                spec: candidate,
-                launch: &launch,
-                workload: case.workload,
-                threads: case.threads,
-                duration: None,
-                ops_per_thread: Some(ops),
-                seed: 1,
-                sample_every: 0,
-                wrapper: &wrapper,
-            })?;
-            Ok((sample.ops, total_instructions(&out)?))
-        };
-        let (_, idle) = count(0)?;
-        let (calls, busy) = count(ops)?;
-        if idle == 0 || calls == 0 {
-            bail!(
-                "callgrind counted nothing in the workload's thread ({COLLECT_IN}) on {}: is jemctl built with its symbols?",
-                case.workload
-            );
+        for (spec, launch, metric) in [
+            (candidate, &launch, Metric::Instructions),
+            (&AllocatorSpec::System, &Launch::Plain, Metric::SystemInstructions),
+        ] {
+            let per_call = per_call(spec, launch, case, ops, &dir.0)?;
+            figures.push(Figure::from_samples(case.workload, case.threads, metric, ops, vec![per_call]));
         }
-        let per_call = busy.saturating_sub(idle) as f64 / calls as f64;
-        figures.push(Figure::from_samples(case.workload, case.threads, Metric::Instructions, ops, vec![per_call]));
     }
     progress(cases.len(), cases.len(), "");
     Ok((figures, note.into_iter().collect()))
+}
+
+/// Instructions per call of `spec` on `case`: a run of `ops` calls less a run of none.
+fn per_call(spec: &AllocatorSpec, launch: &Launch, case: &Case, ops: u64, dir: &Path) -> Result<f64> {
+    let count = |ops: u64| -> Result<(u64, u64)> {
+        let out = dir.join(format!("{}-{ops}.callgrind", case.workload));
+        let wrapper = [
+            "valgrind".to_string(),
+            "--tool=callgrind".into(),
+            format!("--callgrind-out-file={}", out.display()),
+            "--collect-atstart=no".into(),
+            format!("--toggle-collect={COLLECT_IN}"),
+        ];
+        let sample = child::run(&ChildRun {
+            spec,
+            launch,
+            workload: case.workload,
+            threads: case.threads,
+            duration: None,
+            ops_per_thread: Some(ops),
+            seed: 1,
+            sample_every: 0,
+            wrapper: &wrapper,
+        })?;
+        Ok((sample.ops, total_instructions(&out)?))
+    };
+    let (_, idle) = count(0)?;
+    let (calls, busy) = count(ops)?;
+    if idle == 0 || calls == 0 {
+        bail!(
+            "callgrind counted nothing in the workload's thread ({COLLECT_IN}) on {}: is jemctl built with its symbols?",
+            case.workload
+        );
+    }
+    Ok(busy.saturating_sub(idle) as f64 / calls as f64)
 }
 
 fn check_valgrind() -> Result<()> {

@@ -49,6 +49,9 @@ pub enum Metric {
     Fragmentation,
     /// Instructions per allocator call, the workload's own included.
     Instructions,
+    /// The same for the C library's malloc: it moves only when the workload (or the C library)
+    /// changes, which makes the candidate's figures of that workload incomparable.
+    SystemInstructions,
 }
 
 /// How far a figure may move the wrong way before it counts as a regression: `pct` percent of
@@ -62,7 +65,7 @@ pub struct Tolerance {
 impl Metric {
     pub fn mode(self) -> Mode {
         match self {
-            Metric::Instructions => Mode::Instructions,
+            Metric::Instructions | Metric::SystemInstructions => Mode::Instructions,
             _ => Mode::Time,
         }
     }
@@ -73,6 +76,7 @@ impl Metric {
             Metric::PeakRss => "peak RSS",
             Metric::Fragmentation => "fragmentation",
             Metric::Instructions => "instructions/call",
+            Metric::SystemInstructions => "system instructions/call",
         }
     }
 
@@ -89,6 +93,8 @@ impl Metric {
             Metric::Fragmentation => Tolerance { pct: 10.0, slack: 0.05 },
             // Counts repeat to about 0.1%; this leaves room for compiler and C library versions.
             Metric::Instructions => Tolerance { pct: 3.0, slack: 0.0 },
+            // Beyond this either way, the workload has changed.
+            Metric::SystemInstructions => Tolerance { pct: 1.0, slack: 0.0 },
         }
     }
 
@@ -97,7 +103,7 @@ impl Metric {
             Metric::SpeedVsSystem => format!("{v:.2}x"),
             Metric::PeakRss => crate::units::bytes(v.max(0.0).round() as u64),
             Metric::Fragmentation => format!("{v:.2}"),
-            Metric::Instructions => format!("{v:.1}"),
+            Metric::Instructions | Metric::SystemInstructions => format!("{v:.1}"),
         }
     }
 }

@@ -47,17 +47,18 @@ impl Case {
     pub fn metrics(&self, mode: Mode) -> Vec<Metric> {
         match (mode, self.ops(mode)) {
             (_, None) => Vec::new(),
-            (Mode::Instructions, Some(_)) => vec![Metric::Instructions],
+            (Mode::Instructions, Some(_)) => vec![Metric::Instructions, Metric::SystemInstructions],
             (Mode::Time, Some(_)) if self.memory => vec![Metric::SpeedVsSystem, Metric::PeakRss, Metric::Fragmentation],
             (Mode::Time, Some(_)) => vec![Metric::SpeedVsSystem],
         }
     }
 }
 
-/// The tolerance of `figure`: its metric's, with `pct` as the percentage if given.
+/// The tolerance of `figure`: its metric's, with `pct` as the percentage if given (except for
+/// the C library's counts, whose tolerance tells a changed workload).
 pub fn tolerance(figure: &Figure, pct: Option<f64>) -> Tolerance {
     let mut t = figure.metric.default_tolerance();
-    if let Some(p) = pct {
+    if let Some(p) = pct.filter(|_| figure.metric != Metric::SystemInstructions) {
         t.pct = p;
     }
     t

@@ -94,7 +94,7 @@ fn figures(case: &Case, runs: Runs) -> Vec<Figure> {
                 Metric::SpeedVsSystem => &runs.speed,
                 Metric::PeakRss => &runs.peak_rss,
                 Metric::Fragmentation => &runs.fragmentation,
-                Metric::Instructions => return None,
+                Metric::Instructions | Metric::SystemInstructions => return None,
             };
             (!values.is_empty()).then(|| Figure::from_samples(case.workload, case.threads, metric, ops, values.clone()))
         })

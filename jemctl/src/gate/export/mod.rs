@@ -42,10 +42,13 @@ pub fn row(r: &Row) -> [String; 9] {
 pub fn summary(report: &GateReport) -> String {
     let count = |v: Verdict| report.rows.iter().filter(|r| r.verdict == v).count();
     let (regressed, improved, new) = (count(Verdict::Regressed), count(Verdict::Improved), count(Verdict::New));
+    let stale = count(Verdict::Stale);
     let mut s = if regressed > 0 {
         format!("FAILED: {regressed} of {} figures regressed", report.rows.len())
+    } else if stale > 0 {
+        format!("STALE BASELINE: {stale} figures of changed workloads cannot be compared")
     } else {
-        format!("passed: {} figures within tolerance", report.rows.len() - improved - new)
+        format!("passed: {} figures within tolerance", report.rows.len() - improved - new - stale)
     };
     if improved > 0 {
         s.push_str(&format!(", {improved} improved"));
@@ -75,11 +78,13 @@ pub fn legend(report: &GateReport) -> Vec<String> {
                 .to_string(),
         );
     }
-    if has(&[Metric::Instructions]) {
+    if has(&[Metric::Instructions, Metric::SystemInstructions]) {
         lines.push(
             "instructions/call: instructions the workload's threads ran under callgrind per allocator call (the workload's \
              own included), less a run of zero calls. Lower is better; it repeats to about 0.1% whatever the load, so \
-             its tolerance is tight."
+             its tolerance is tight. system instructions/call: the same for the C library's malloc, which only \
+             a change of the workload moves; beyond 1% the workload's figures are STALE and the baseline needs \
+             recording again."
                 .to_string(),
         );
     }
