@@ -114,6 +114,7 @@ pub fn run(args: GateArgs) -> Result<()> {
         rows,
         notes,
         passed: (regressions.is_empty() && stale.is_empty()) || args.update,
+        recorded: args.update,
     };
     print!("{}", export::table::render(&report));
     if let Some(path) = &args.json {

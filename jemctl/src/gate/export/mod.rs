@@ -18,6 +18,8 @@ pub struct GateReport {
     pub rows: Vec<Row>,
     pub notes: Vec<String>,
     pub passed: bool,
+    /// The figures were written as the new baseline (--update).
+    pub recorded: bool,
 }
 
 pub const HEADER: [&str; 9] =
@@ -43,6 +45,12 @@ pub fn summary(report: &GateReport) -> String {
     let count = |v: Verdict| report.rows.iter().filter(|r| r.verdict == v).count();
     let (regressed, improved, new) = (count(Verdict::Regressed), count(Verdict::Improved), count(Verdict::New));
     let stale = count(Verdict::Stale);
+    if report.recorded {
+        return format!(
+            "recorded {} figures as the new baseline; verdicts compare them with the old one",
+            report.rows.len()
+        );
+    }
     let mut s = if regressed > 0 {
         format!("FAILED: {regressed} of {} figures regressed", report.rows.len())
     } else if stale > 0 {
