@@ -48,7 +48,7 @@ pub struct Row {
 
 impl Row {
     /// What the tolerance allows, as text: "-15%" for a figure where higher is better,
-    /// "+10% +512.0 KiB" for one where lower is, "±1%" for the C library's counts.
+    /// "+10% +512.0 KiB" for one where lower is, "±3%" for the C library's counts.
     pub fn allowed(&self) -> String {
         let sign = match self.metric {
             Metric::SystemInstructions => '±',

@@ -93,8 +93,9 @@ impl Metric {
             Metric::Fragmentation => Tolerance { pct: 10.0, slack: 0.05 },
             // Counts repeat to about 0.1%; this leaves room for compiler and C library versions.
             Metric::Instructions => Tolerance { pct: 3.0, slack: 0.0 },
-            // Beyond this either way, the workload has changed.
-            Metric::SystemInstructions => Tolerance { pct: 1.0, slack: 0.0 },
+            // Beyond this either way, the workload has changed. The C library's own count varies
+            // by up to 1% on two threads.
+            Metric::SystemInstructions => Tolerance { pct: 3.0, slack: 0.0 },
         }
     }
 

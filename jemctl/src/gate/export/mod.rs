@@ -91,7 +91,7 @@ pub fn legend(report: &GateReport) -> Vec<String> {
             "instructions/call: instructions the workload's threads ran under callgrind per allocator call (the workload's \
              own included), less a run of zero calls. Lower is better; it repeats to about 0.1% whatever the load, so \
              its tolerance is tight. system instructions/call: the same for the C library's malloc, which only \
-             a change of the workload moves; beyond 1% the workload's figures are STALE and the baseline needs \
+             a change of the workload moves; beyond 3% the workload's figures are STALE and the baseline needs \
              recording again."
                 .to_string(),
         );
