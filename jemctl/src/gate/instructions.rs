@@ -1,14 +1,14 @@
 //! The instructions suite: each case runs on the candidate under valgrind's callgrind, which
 //! counts the instructions the workload's threads execute (collection is on only inside the
 //! workload's thread function, so start-up, clock calibration and the runner's RSS sampling
-//! are left out). Valgrind runs one thread at a time, so a two-thread case counts repeatably
-//! too. A second run of the same case with zero operations
-//! counts what the thread does besides the measured part (its set-up and tear-down); the
-//! difference over the number of calls is the figure. The C library's malloc is counted the
-//! same way: its figure moves only when the workload does, and tells a changed workload from
-//! a slower candidate. Counts do not depend on the machine's
-//! load, so one run each is enough; they vary only by the few instructions the thread spends
-//! waiting for the others at the start and end.
+//! are left out). A second run of the same case with zero operations counts what the threads
+//! do besides the measured part (their set-up and tear-down); the difference over the number
+//! of calls is the figure. The C library's malloc is counted the same way: its figure moves
+//! only when the workload does, and tells a changed workload from a slower candidate.
+//!
+//! Counts do not depend on the machine's load, so one run each is enough. Valgrind runs one
+//! thread at a time, so a two-thread case counts repeatably too; counts vary only by the few
+//! instructions a thread spends waiting for the others at the start and end.
 
 use super::suite::Case;
 use super::{Figure, Metric};
