@@ -517,7 +517,44 @@ pub unsafe extern "C" fn pvalloc(size: usize) -> *mut c_void {
 
 /// # Safety
 /// `ptr` is null or a live allocation of this allocator.
+#[inline]
 pub unsafe extern "C" fn realloc(p: *mut c_void, size: usize) -> *mut c_void {
+    let s = thread::state();
+    // SAFETY: the thread's own state; a non-null fast cache implies start-up is done. As in
+    // `free`, a pointer inside a chunk that this allocator handed out has a page map entry,
+    // and a small one names its bin; the new size has a size2bin entry.
+    unsafe {
+        let t = (*s).fast_tcache;
+        let g = g();
+        let base = p as usize & !g.chunk_mask;
+        if !t.is_null() && base != p as usize && size.wrapping_sub(1) < SMALL_MAX {
+            let c = Chunk(base as *mut _);
+            let bits = (*c.entry(c.page_of(p.cast()), g.header_pages)).bits;
+            if bits & SMALL != 0 {
+                let old_bin = bits >> 4;
+                let new_bin = *g.sc.size2bin.get_unchecked((size + 7) >> 3) as usize;
+                if old_bin == new_bin {
+                    return p;
+                }
+                // Small to small: a cached object of the new class, then the old one freed.
+                let q = tcache::try_pop(t, new_bin);
+                if !q.is_null() {
+                    let new_usize = (*tcache::Tcache::bin(t, new_bin)).usize as usize;
+                    let old_usize = (*tcache::Tcache::bin(t, old_bin)).usize as usize;
+                    ptr::copy_nonoverlapping(p.cast::<u8>(), q, old_usize.min(new_usize));
+                    note_allocated(new_usize);
+                    free(p);
+                    return q.cast();
+                }
+            }
+        }
+        realloc_slow(p, size)
+    }
+}
+
+#[cold]
+#[inline(never)]
+unsafe fn realloc_slow(p: *mut c_void, size: usize) -> *mut c_void {
     if p.is_null() {
         // SAFETY: forwarding the caller's contract.
         return unsafe { malloc(size) };

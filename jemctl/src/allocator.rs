@@ -223,6 +223,7 @@ fn own_so() -> Result<PathBuf> {
     }
     let exe = std::env::current_exe().context("cannot find the jemctl executable")?;
     let dir = exe.parent().unwrap_or(Path::new("."));
+    build_own_so_under_cargo(dir);
     let candidates = [dir.join(OWN_SO), dir.join("..").join(OWN_SO), dir.join("../../release").join(OWN_SO)];
     candidates.iter().find(|p| p.is_file()).cloned().ok_or_else(|| {
         anyhow!(
@@ -230,6 +231,29 @@ fn own_so() -> Result<PathBuf> {
             exe.display()
         )
     })
+}
+
+/// Under `cargo run` (which sets `CARGO`), brings `libjemalloc_rs.so` up to date in the same
+/// target directory first, so that `cargo run --release -p jemctl -- bench` measures the library
+/// built from the same sources as jemctl, not a missing or stale one. Once per process; a
+/// release jemctl builds the release library, a debug one the debug library.
+fn build_own_so_under_cargo(exe_dir: &Path) {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let Some(cargo) = std::env::var_os("CARGO") else { return };
+        let release = exe_dir.file_name().is_some_and(|n| n == "release");
+        let mut cmd = std::process::Command::new(cargo);
+        cmd.args(["build", "-q", "-p", "jemalloc_rs_cdylib"]);
+        if release {
+            cmd.arg("--release");
+        }
+        eprintln!("jemctl: bringing {OWN_SO} up to date (cargo build{} -p jemalloc_rs_cdylib)", if release { " --release" } else { "" });
+        match cmd.status() {
+            Ok(status) if status.success() => {}
+            Ok(status) => eprintln!("jemctl: building {OWN_SO} failed ({status}); using what is there"),
+            Err(e) => eprintln!("jemctl: could not run cargo to build {OWN_SO}: {e}"),
+        }
+    });
 }
 
 #[cfg(test)]
