@@ -671,6 +671,18 @@ impl Arena {
         }
     }
 
+    /// The last thread bound to this arena exited: nothing it allocated recently is about to
+    /// be reused, so the arena forgets its recent churn and purges to the manual's limit.
+    pub fn went_idle(&self) {
+        self.lock.lock();
+        // SAFETY: lock held.
+        unsafe {
+            self.state().recent_pages = 0;
+            self.maybe_purge();
+        }
+        self.unlock();
+    }
+
     /// Purges every dirty page (`arenas.purge`).
     pub fn purge_all(&self) {
         self.lock.lock();

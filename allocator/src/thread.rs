@@ -115,8 +115,8 @@ extern "C" fn thread_exit(_value: *mut libc::c_void) {
             tcache::destroy(t);
         }
         let a = core::mem::replace(&mut (*s).arena, ptr::null_mut());
-        if !a.is_null() {
-            (*a).nthreads.fetch_sub(1, Ordering::Relaxed);
+        if !a.is_null() && (*a).nthreads.fetch_sub(1, Ordering::Relaxed) == 1 {
+            (*a).went_idle();
         }
         (*s).armed = false;
     }
