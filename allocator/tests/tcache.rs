@@ -251,6 +251,9 @@ fn sixteen_threads_exchange_objects_and_keep_contents() {
         assert!(s.iter().all(|&b| b == tag));
         free(p as *mut u8);
     }
+    // This harness thread's cache would otherwise flush when the thread exits, after SERIAL is
+    // released, under another test's before-and-after count.
+    tcache::flush_current_thread();
 }
 
 /// `opt.tcache:false` is read once per process, so this re-runs the test binary with it.
