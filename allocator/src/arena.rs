@@ -701,14 +701,6 @@ impl Arena {
         // SAFETY: lstats has nlclasses + 1 entries; lock held.
         unsafe { &mut *self.state().lstats.add(npages) }
     }
-
-    /// Resets all locks in a forked child.
-    pub fn reset_locks_after_fork(&self) {
-        self.lock.reset_after_fork();
-        for i in 0..g().sc.nbins {
-            self.bin(i).lock.reset_after_fork();
-        }
-    }
 }
 
 /// Every arena created so far (null slots for those not yet created).

@@ -98,11 +98,6 @@ impl Chunk {
         Chunk((ptr as usize & !chunk_mask) as *mut ChunkHeader)
     }
 
-    #[inline(always)]
-    pub fn base(self) -> *mut u8 {
-        self.0.cast()
-    }
-
     /// Page index of `ptr` within this chunk.
     #[inline(always)]
     pub fn page_of(self, ptr: *const u8) -> usize {
