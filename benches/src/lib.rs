@@ -5,22 +5,9 @@
 use std::time::Duration;
 use workloads::{AllocTable, Clock, RunParams};
 
-/// jemalloc-rs, linked in; called through pointers like the others.
-pub fn jemalloc_rs() -> AllocTable {
-    use jemalloc_rs::api;
-    AllocTable {
-        malloc: api::malloc,
-        free: api::free,
-        realloc: api::realloc,
-        calloc: api::calloc,
-        posix_memalign: api::posix_memalign,
-        malloc_usable_size: Some(api::malloc_usable_size),
-    }
-}
-
 /// The allocators every benchmark compares.
 pub fn allocators() -> [(&'static str, AllocTable); 2] {
-    [("jemalloc-rs", jemalloc_rs()), ("system", AllocTable::system())]
+    [("jemalloc-rs", AllocTable::jemalloc_rs()), ("system", AllocTable::system())]
 }
 
 /// Runs `workload` on `threads` threads for `ops_per_thread` calls each and returns the time

@@ -95,7 +95,7 @@ impl AllocatorSpec {
     /// The allocator's C functions. A library stays loaded for the life of the process.
     pub fn load(&self) -> Result<AllocTable> {
         match self {
-            AllocatorSpec::InProcess => Ok(in_process_table()),
+            AllocatorSpec::InProcess => Ok(AllocTable::jemalloc_rs()),
             AllocatorSpec::System => Ok(AllocTable::system()),
             AllocatorSpec::Library { path, prefix, .. } => load_library(path, prefix),
         }
@@ -121,17 +121,6 @@ pub fn defaults() -> (Vec<AllocatorSpec>, Vec<String>) {
     (specs, notes)
 }
 
-fn in_process_table() -> AllocTable {
-    use jemalloc_rs::api;
-    AllocTable {
-        malloc: api::malloc,
-        free: api::free,
-        realloc: api::realloc,
-        calloc: api::calloc,
-        posix_memalign: api::posix_memalign,
-        malloc_usable_size: Some(api::malloc_usable_size),
-    }
-}
 
 fn load_library(path: &Path, prefix: &str) -> Result<AllocTable> {
     // SAFETY: loading runs the library's initialisers; an allocator library's are expected to

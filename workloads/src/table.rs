@@ -28,6 +28,19 @@ extern "C" {
 }
 
 impl AllocTable {
+    /// This project's engine, linked in, called through the same pointers as every other.
+    pub fn jemalloc_rs() -> Self {
+        use jemalloc_rs::api;
+        AllocTable {
+            malloc: api::malloc,
+            free: api::free,
+            realloc: api::realloc,
+            calloc: api::calloc,
+            posix_memalign: api::posix_memalign,
+            malloc_usable_size: Some(api::malloc_usable_size),
+        }
+    }
+
     /// The C library's allocator (glibc's ptmalloc2 on Debian).
     pub fn system() -> Self {
         AllocTable {
