@@ -9,7 +9,7 @@
 //!
 //! Locking: [`Bin::lock`] guards the bin and the headers of its runs. Taking the arena lock
 //! while holding a bin lock is allowed (never the reverse). The seam to the thread cache is
-//! [`fill`] and [`Bin::dalloc_locked`].
+//! [`fill`] and [`BinState::dalloc_locked`].
 
 use crate::arena::{Arena, RunKind};
 use crate::chunk_map::Chunk;

@@ -4,14 +4,14 @@
 //! Mirrors jemalloc 2.2.1 `tcache.c` / `tcache.h`. Entry points: [`alloc`] and [`dalloc`], the
 //! lock-free fast paths (a pop or push on the thread's own stack), their `#[cold]` miss paths
 //! (fill from the arena's bin in one batch; flush half the stack back), the incremental garbage
-//! collector ([`tick`]: one bin every `2^lg_tcache_gc_sweep / nhbins` events, flushing
+//! collector (`tick`: one bin every `2^lg_tcache_gc_sweep / nhbins` events, flushing
 //! three quarters of what stayed unused since the last visit and tuning the fill size), and
 //! [`flush_current_thread`] / [`destroy`] for `tcache.flush` and thread exit.
 //!
 //! The cache meets the arena at one seam: [`crate::bin::fill`] and the flush loop below, which
 //! returns every object to the arena that owns it (objects freed by a thread other than their
 //! allocator's go home). Only the owning thread touches its cache, so no lock guards it; caches
-//! of exited threads are recycled through a pool under [`crate::thread::pool_lock`].
+//! of exited threads are recycled through a pool under the thread module's pool lock.
 
 use crate::arena::Arena;
 use crate::bin;
@@ -289,7 +289,8 @@ unsafe fn alloc_miss(t: *mut Tcache, binind: usize) -> *mut u8 {
 /// The free fast path: caches `p` if there is room and no GC step is due.
 ///
 /// # Safety
-/// As [`push`].
+/// As `push`: `t` is the calling thread's live cache, `binind < nhbins`, and `p` a live
+/// object of that class.
 #[inline(always)]
 pub unsafe fn try_push(t: *mut Tcache, binind: usize, p: *mut u8) -> bool {
     // SAFETY: the caller's cache.
@@ -332,7 +333,8 @@ fn double_free() -> ! {
 /// Caches the freed object `p` of bin `binind`, flushing half the stack first if it is full.
 ///
 /// # Safety
-/// As [`push`].
+/// As `push`: `t` is the calling thread's live cache, `binind < nhbins`, and `p` a live
+/// object of that class.
 #[inline]
 pub unsafe fn dalloc(t: *mut Tcache, binind: usize, p: *mut u8) {
     // SAFETY: forwarded contract.
@@ -345,7 +347,8 @@ pub unsafe fn dalloc(t: *mut Tcache, binind: usize, p: *mut u8) {
 }
 
 /// # Safety
-/// As [`push`].
+/// As `push`: `t` is the calling thread's live cache, `binind < nhbins`, and `p` a live
+/// object of that class.
 #[cold]
 #[inline(never)]
 unsafe fn dalloc_miss(t: *mut Tcache, binind: usize, p: *mut u8) {

@@ -1,6 +1,6 @@
 //! A typed Rust API over `mallctl*()`, in the manner of tikv-jemalloc-ctl.
 //!
-//! Read or write any name with [`read`], [`write`] and [`update`], or resolve it once to a [`Mib`]
+//! Read or write any name with [`read`], [`write()`] and [`update`], or resolve it once to a [`Mib`]
 //! and use that from any thread. Each name of the namespace without an index has a module:
 //! `epoch::advance()`, `stats::allocated::read()`, `opt::narenas::read()`,
 //! `thread::arena::write(2)`, `stats::allocated::mib()?.read()`; indexed names take their
