@@ -62,6 +62,25 @@ fn owner(p: *const u8, what: &str) -> Owner {
     }
 }
 
+/// The bin of `p` if it is a small object, from its page map entry; None for null, huge
+/// objects (chunk-aligned) and large ones. The fast paths' classifier: it trusts the page map,
+/// as jemalloc does, and leaves the registry check to [`owner`] on the slow paths.
+///
+/// # Safety
+/// Start-up is done, and `p` is null or was handed out by this allocator.
+#[inline(always)]
+unsafe fn small_bin_of(p: *const u8) -> Option<usize> {
+    let g = g();
+    let base = p as usize & !g.chunk_mask;
+    if base == p as usize {
+        return None;
+    }
+    let c = Chunk(base as *mut _);
+    // SAFETY: a non-chunk-aligned pointer of ours lies in an arena chunk past its header.
+    let bits = unsafe { (*c.entry(c.page_of(p), g.header_pages)).bits };
+    (bits & SMALL != 0).then_some(bits >> 4)
+}
+
 #[cold]
 fn invalid(what: &str) -> ! {
     crate::say!("{}(): invalid pointer (not allocated by this allocator, or already freed)", what);
@@ -525,14 +544,9 @@ pub unsafe extern "C" fn realloc(p: *mut c_void, size: usize) -> *mut c_void {
     // and a small one names its bin; the new size has a size2bin entry.
     unsafe {
         let t = (*s).fast_tcache;
-        let g = g();
-        let base = p as usize & !g.chunk_mask;
-        if !t.is_null() && base != p as usize && size.wrapping_sub(1) < SMALL_MAX {
-            let c = Chunk(base as *mut _);
-            let bits = (*c.entry(c.page_of(p.cast()), g.header_pages)).bits;
-            if bits & SMALL != 0 {
-                let old_bin = bits >> 4;
-                let new_bin = *g.sc.size2bin.get_unchecked((size + 7) >> 3) as usize;
+        if !t.is_null() && size.wrapping_sub(1) < SMALL_MAX {
+            if let Some(old_bin) = small_bin_of(p.cast()) {
+                let new_bin = *g().sc.size2bin.get_unchecked((size + 7) >> 3) as usize;
                 if old_bin == new_bin {
                     return p;
                 }
@@ -588,13 +602,8 @@ pub unsafe extern "C" fn free(p: *mut c_void) {
     // out has a page map entry; a small one names its bin.
     unsafe {
         let t = (*s).fast_tcache;
-        let g = g();
-        let base = p as usize & !g.chunk_mask;
-        if !t.is_null() && base != p as usize {
-            let c = Chunk(base as *mut _);
-            let bits = (*c.entry(c.page_of(p.cast()), g.header_pages)).bits;
-            if bits & SMALL != 0 {
-                let binind = bits >> 4;
+        if !t.is_null() {
+            if let Some(binind) = small_bin_of(p.cast()) {
                 if tcache::try_push(t, binind, p.cast()) {
                     if crate::stats::STATS {
                         (*s).deallocated += (*tcache::Tcache::bin(t, binind)).usize as u64;
