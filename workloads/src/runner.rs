@@ -113,7 +113,9 @@ pub fn run(workload: &Workload, table: AllocTable, params: &RunParams, clock: &C
         }
         handles.into_iter().map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))).collect()
     });
-    let peak_rss = if exact { os::peak_rss().max(sampled_rss) } else { sampled_rss };
+    // The RSS before the run is itself a sample of the run's resident set: when something else
+    // in the process gives memory back meanwhile, the samples taken during the run can be lower.
+    let peak_rss = if exact { os::peak_rss().max(sampled_rss) } else { sampled_rss }.max(baseline_rss);
 
     let mut teardown =
         ThreadCtx::new(table, params.seed, threads, threads, clock, None, &slots[threads], 0, 0);
