@@ -9,6 +9,22 @@ use std::path::PathBuf;
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+
+    /// Fit tables and notes to this many columns (default: $COLUMNS, else the terminal's, else 100)
+    #[arg(long, global = true, value_name = "N", value_parser = clap::value_parser!(u16).range(20..))]
+    pub width: Option<u16>,
+}
+
+/// How terminal tables choose their columns (see `crate::layout`).
+#[derive(Args, Debug, Clone, Default)]
+pub struct TableArgs {
+    /// Columns to show, in order, comma-separated or repeated (an unknown key lists them)
+    #[arg(long, value_name = "KEY[,KEY...]", conflicts_with = "wide")]
+    pub columns: Vec<String>,
+
+    /// Show every column, however wide the table gets
+    #[arg(long)]
+    pub wide: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -88,6 +104,9 @@ pub struct BenchArgs {
     /// Where --save writes
     #[arg(long, value_name = "DIR", default_value = "results")]
     pub results_dir: PathBuf,
+
+    #[command(flatten)]
+    pub table: TableArgs,
 }
 
 #[derive(Clone, Debug)]
@@ -179,6 +198,9 @@ pub struct ReportArgs {
     /// Where to write the markdown and SVG files (default: beside the JSON file)
     #[arg(long, value_name = "DIR")]
     pub out_dir: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub table: TableArgs,
 }
 
 #[derive(Args, Debug)]
@@ -221,6 +243,9 @@ pub struct GateArgs {
     /// Write the comparison as markdown to PATH (such as $GITHUB_STEP_SUMMARY)
     #[arg(long, value_name = "PATH")]
     pub markdown: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub table: TableArgs,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]

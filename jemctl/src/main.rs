@@ -8,6 +8,7 @@ mod ctl_cmd;
 mod error;
 mod export;
 mod gate;
+mod layout;
 mod machine;
 mod stats_cmd;
 mod units;
@@ -19,6 +20,7 @@ static GLOBAL: jemalloc_rs::Jemalloc = jemalloc_rs::Jemalloc;
 
 fn main() {
     let cli = cli::Cli::parse();
+    layout::set_width(cli.width.map(usize::from));
     if let Err(e) = cmd::run(cli.command) {
         eprintln!("error: {e:#}");
         std::process::exit(error::exit_code(&e));

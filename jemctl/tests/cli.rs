@@ -10,7 +10,7 @@ fn jemctl() -> Command {
 
 #[test]
 fn sizeclasses_at_the_defaults_is_the_manuals_table_1() {
-    let out = jemctl().arg("sizeclasses").assert().success().get_output().stdout.clone();
+    let out = jemctl().args(["--width", "200", "sizeclasses"]).assert().success().get_output().stdout.clone();
     let out = String::from_utf8(out).unwrap();
     let row = |sub: &str, sizes: &str| {
         assert!(
@@ -41,7 +41,7 @@ fn sizeclasses_json_has_every_bin() {
 #[test]
 fn sizeclasses_follows_its_options() {
     jemctl()
-        .args(["sizeclasses", "--lg-qspace-max", "8", "--lg-cspace-max", "10", "--lg-chunk", "20"])
+        .args(["--width", "200", "sizeclasses", "--lg-qspace-max", "8", "--lg-cspace-max", "10", "--lg-chunk", "20"])
         .assert()
         .success()
         .stdout(predicate::str::contains("[16, 32, 48").and(predicate::str::contains("240, 256]")))
@@ -76,7 +76,7 @@ fn bench_json_has_the_documented_fields_and_report_renders_it() {
         .arg(&json)
         .assert()
         .success()
-        .stdout(predicate::str::contains("small-batch").and(predicate::str::contains("function pointers")));
+        .stdout(predicate::str::contains("small-batch").and(predicate::str::contains("* marks the best")));
     let v: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     assert!(v["machine"]["logical_cpus"].as_u64().unwrap() >= 1);
     let runs = v["runs"].as_array().unwrap();
@@ -168,7 +168,7 @@ fn an_allocator_that_fails_is_reported_and_the_others_still_measured() {
         .assert()
         .code(1)
         .stdout(predicate::str::contains("FAILED: libnull.so on small-loop").and(predicate::str::contains("returned null")))
-        .stdout(predicate::str::contains("│ small-loop"));
+        .stdout(predicate::str::is_match(r"(?m)^small-loop +1 +system ").unwrap());
 }
 
 #[test]

@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub fn run(args: BenchArgs) -> Result<()> {
+    super::table_choice(&args.table, &crate::layout::Table::new(export::columns()))?;
     let (allocators, mut notes) = if args.allocators.is_empty() {
         allocator::defaults()
     } else {
@@ -50,7 +51,8 @@ pub fn run(args: BenchArgs) -> Result<()> {
     report.notes = notes;
     report.settings.command = command_line();
 
-    print!("{}", export::table::render(&report));
+    let choice = super::table_choice(&args.table, &export::table::table(&report))?;
+    print!("{}", export::table::render(&report, &choice, crate::layout::width()));
     if let Some(path) = &args.json {
         export::json::write(&report, path)?;
     }

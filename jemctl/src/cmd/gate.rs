@@ -21,6 +21,7 @@ pub fn run(args: GateArgs) -> Result<()> {
     let candidate = AllocatorSpec::parse(&args.candidate).map_err(|e| usage(format!("--candidate: {e:#}")))?;
     let cases = suite::select(&args.workloads, &modes)?;
     let old = previous_baseline(&args, &modes)?;
+    super::table_choice(&args.table, &crate::layout::Table::new(export::table::columns()))?;
 
     let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
     bar.set_style(
@@ -116,7 +117,8 @@ pub fn run(args: GateArgs) -> Result<()> {
         passed: (regressions.is_empty() && stale.is_empty()) || args.update,
         recorded: args.update,
     };
-    print!("{}", export::table::render(&report));
+    let choice = super::table_choice(&args.table, &export::table::table(&report))?;
+    print!("{}", export::table::render(&report, &choice, crate::layout::width()));
     if let Some(path) = &args.json {
         export::json::write(&report, path)?;
     }

@@ -7,7 +7,9 @@ mod run_one;
 mod sizeclasses;
 mod workloads;
 
-use crate::cli::Command;
+use crate::cli::{Command, TableArgs};
+use crate::error::usage;
+use crate::layout::{Choice, Table};
 
 pub fn run(command: Command) -> anyhow::Result<()> {
     match command {
@@ -20,4 +22,12 @@ pub fn run(command: Command) -> anyhow::Result<()> {
         Command::Gate(args) => gate::run(args),
         Command::RunOne(args) => run_one::run(args),
     }
+}
+
+/// The columns `--columns` / `--wide` choose for `table`; an unknown key is a usage error that
+/// lists the keys.
+pub fn table_choice(args: &TableArgs, table: &Table) -> anyhow::Result<Choice> {
+    let choice = Choice::from_args(&args.columns, args.wide);
+    table.check(&choice).map_err(usage)?;
+    Ok(choice)
 }

@@ -7,7 +7,8 @@ use anyhow::{Context, Result};
 
 pub fn run(args: ReportArgs) -> Result<()> {
     let report = export::json::read(&args.file)?;
-    print!("{}", export::table::render(&report));
+    let choice = super::table_choice(&args.table, &export::table::table(&report))?;
+    print!("{}", export::table::render(&report, &choice, crate::layout::width()));
     let dir = args.out_dir.clone().unwrap_or_else(|| args.file.parent().map(|p| p.to_path_buf()).unwrap_or_default());
     if !dir.as_os_str().is_empty() {
         std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;

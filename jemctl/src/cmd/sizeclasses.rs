@@ -1,9 +1,10 @@
 //! `jemctl sizeclasses`: the manual's Table 1 and the bin table for a choice of options,
-//! computed by the allocator's own `SizeClasses::new`.
+//! computed by the allocator's own `SizeClasses::new`, laid out for the terminal's width (the
+//! lists of sizes wrap between sizes).
 
 use crate::cli::SizeClassesArgs;
 use crate::error::usage;
-use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
+use crate::layout::{self, Align, Choice, Column, Table};
 use jemalloc_rs::size_classes::{SizeClasses, SmallKind, PAGE};
 use serde_json::json;
 
@@ -13,15 +14,17 @@ pub fn run(args: SizeClassesArgs) -> anyhow::Result<()> {
     if args.json {
         println!("{}", serde_json::to_string_pretty(&to_json(&sc))?);
     } else {
-        println!(
-            "Size classes for lg_chunk {} ({} chunks), lg_qspace_max {}, lg_cspace_max {}\n",
+        let width = layout::width();
+        let head = format!(
+            "Size classes for lg_chunk {} ({} chunks), lg_qspace_max {}, lg_cspace_max {}",
             sc.lg_chunk,
             exact(sc.chunk_size),
             sc.lg_qspace_max,
             sc.lg_cspace_max
         );
-        println!("{}\n", table1(&sc));
-        println!("{}", bin_table(&sc));
+        println!("{}\n", layout::wrap(&head, width, "  ").join("\n"));
+        println!("{}", table1(&sc).render(&Choice::Default, width).text);
+        print!("{}", bin_table(&sc).render(&Choice::Default, width).text);
     }
     Ok(())
 }
@@ -81,19 +84,33 @@ fn rows(sc: &SizeClasses) -> Vec<Row> {
 }
 
 fn table1(sc: &SizeClasses) -> Table {
-    let mut t = Table::new();
-    t.load_preset(UTF8_FULL_CONDENSED).set_header(["category", "subcategory", "spacing", "sizes"]);
+    let mut t = Table::new(vec![
+        Column::new("category", "category", Align::Left).group(),
+        Column::new("subcategory", "subcategory", Align::Left),
+        Column::new("spacing", "spacing", Align::Right),
+        Column::new("sizes", "sizes", Align::Left).wrap(),
+    ]);
     for r in rows(sc) {
-        t.add_row([r.category, r.subcategory, &r.spacing, &r.sizes]);
+        t.row(vec![r.category.to_string(), r.subcategory.to_string(), r.spacing, r.sizes]);
     }
     t
 }
 
 fn bin_table(sc: &SizeClasses) -> Table {
-    let mut t = Table::new();
-    t.load_preset(UTF8_FULL_CONDENSED).set_header(["bin", "category", "size", "regions per run", "run size"]);
+    let mut t = Table::new(vec![
+        Column::new("bin", "bin", Align::Right),
+        Column::new("category", "category", Align::Left),
+        Column::new("size", "size", Align::Right),
+        Column::new("regions", "regions per run", Align::Right),
+        Column::new("run-size", "run size", Align::Right),
+    ]);
+    let mut last = None;
     for (i, b) in sc.bins().iter().enumerate() {
-        t.add_row([i.to_string(), b.kind.name().to_string(), b.reg_size.to_string(), b.nregs.to_string(), exact(b.run_size())]);
+        if last.is_some_and(|k| k != b.kind) {
+            t.group_break();
+        }
+        last = Some(b.kind);
+        t.row(vec![i.to_string(), b.kind.name().to_string(), b.reg_size.to_string(), b.nregs.to_string(), exact(b.run_size())]);
     }
     t
 }

@@ -1,7 +1,9 @@
-//! The markdown file: the command, the machine, the table and the notes.
+//! The markdown file: the command, the machine, the table (every column, the best figure of
+//! each workload and thread count in bold) and the notes.
 
-use super::{notes, row, HEADER};
+use super::{columns, groups, marked_cells, notes};
 use crate::bench::BenchReport;
+use crate::layout::Align;
 
 pub fn render(report: &BenchReport, charts: &[String]) -> String {
     let m = &report.machine;
@@ -13,15 +15,26 @@ pub fn render(report: &BenchReport, charts: &[String]) -> String {
         "{}, {} logical CPUs, {}, Linux {}, {}; {}; load average {:.1} / {:.1} / {:.1} at the start.\n\n",
         m.cpu, m.logical_cpus, m.arch, m.kernel, m.libc, m.date, m.load_average[0], m.load_average[1], m.load_average[2]
     ));
-    out.push_str(&format!("| {} |\n", HEADER.join(" | ")));
-    let align: Vec<&str> = (0..HEADER.len()).map(|i| if i == 0 || i == 2 { "---" } else { "--:" }).collect();
+    let cols = columns();
+    let header: Vec<&str> = cols.iter().map(|c| c.header).collect();
+    out.push_str(&format!("| {} |\n", header.join(" | ")));
+    let align: Vec<&str> = cols.iter().map(|c| if c.align == Align::Left { "---" } else { "--:" }).collect();
     out.push_str(&format!("| {} |\n", align.join(" | ")));
-    for r in &report.runs {
-        out.push_str(&format!("| {} |\n", row(r, report.settings.clock_resolution_ns).join(" | ")));
+    for g in groups(&report.runs) {
+        for row in marked_cells(&g, report.settings.clock_resolution_ns) {
+            let row: Vec<String> = row
+                .into_iter()
+                .map(|c| match c.strip_suffix('*') {
+                    Some(best) => format!("**{best}**"),
+                    None => c.trim_end().to_string(),
+                })
+                .collect();
+            out.push_str(&format!("| {} |\n", row.join(" | ")));
+        }
     }
     out.push('\n');
     for n in notes(report) {
-        out.push_str(&format!("- {n}\n"));
+        out.push_str(&format!("- {}\n", n.replace("* marks", "Bold marks")));
     }
     if !charts.is_empty() {
         out.push('\n');

@@ -73,26 +73,26 @@ pub fn legend(report: &GateReport) -> Vec<String> {
     let mut lines = Vec::new();
     if has(&[Metric::SpeedVsSystem]) {
         lines.push(
-            "speed vs system: the candidate's calls per CPU second of the workload threads over the C library malloc's, \
-             both run adjacently in each repetition; the median of those ratios (runs: the lowest and highest). Higher \
-             is better."
+            "speed vs system: calls per CPU second over the C library malloc's, run side by side; the median ratio \
+             (runs: lowest..highest). Higher is better."
                 .to_string(),
         );
     }
     if has(&[Metric::PeakRss, Metric::Fragmentation]) {
         lines.push(
-            "peak RSS: the process's peak RSS above its RSS before the workload; fragmentation: that over the peak of \
-             requested live bytes. Lower is better."
+            "peak RSS: above the RSS before the workload; fragmentation: that over the peak live bytes. Lower is better."
                 .to_string(),
         );
     }
     if has(&[Metric::Instructions, Metric::SystemInstructions]) {
         lines.push(
-            "instructions/call: instructions the workload's threads ran under callgrind per allocator call (the workload's \
-             own included), less a run of zero calls. Lower is better; it repeats to about 0.1% whatever the load, so \
-             its tolerance is tight. system instructions/call: the same for the C library's malloc, which only \
-             a change of the workload moves; beyond 3% the workload's figures are STALE and the baseline needs \
-             recording again."
+            "instr/call: instructions per allocator call under callgrind, the workload's own included. Lower is \
+             better; repeats to about 0.1%."
+                .to_string(),
+        );
+        lines.push(
+            "system instr/call: the same for the C library's malloc; beyond 3% the workload changed, its figures are \
+             STALE and need recording again."
                 .to_string(),
         );
     }
