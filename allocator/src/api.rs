@@ -683,6 +683,8 @@ fn flags_alignment(flags: c_int) -> usize {
 /// `ptr` is writable; `rsize` is null or writable.
 pub unsafe extern "C" fn allocm(out: *mut *mut c_void, rsize: *mut usize, size: usize, flags: c_int) -> c_int {
     if !init() {
+        // SAFETY: the caller passes a writable ptr; the manual: allocm sets *ptr to NULL on failure.
+        unsafe { *out = ptr::null_mut() };
         return ALLOCM_ERR_OOM;
     }
     let alignment = flags_alignment(flags);
@@ -701,6 +703,9 @@ pub unsafe extern "C" fn allocm(out: *mut *mut c_void, rsize: *mut usize, size: 
             // SAFETY: abort has no preconditions.
             unsafe { libc::abort() }
         }
+        // SAFETY: the caller passes a writable ptr; the manual: allocm sets *ptr to NULL on
+        // failure (rallocm leaves it unchanged).
+        unsafe { *out = ptr::null_mut() };
         return ALLOCM_ERR_OOM;
     }
     // SAFETY: the caller passes writable pointers (rsize may be null).

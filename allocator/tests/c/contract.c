@@ -653,13 +653,18 @@ static void test_allocm(void) {
         void *p = (void *)&p;
         size_t r = 0;
         const size_t too_big[] = {SIZE_MAX, (size_t)PTRDIFF_MAX + 1, UNMAPPABLE};
+        /* allocm sets *ptr to NULL when it fails; rallocm (below) leaves it unchanged. */
         for (int i = 0; i < 3; i++) {
+            p = (void *)&p;
             int rc = allocm(&p, &r, opaque(too_big[i]), 0);
             CHECK(rc == ALLOCM_ERR_OOM, "allocm(%zu) returned %d, not ALLOCM_ERR_OOM",
                 too_big[i], rc);
+            CHECK(p == NULL, "allocm(%zu) failed but left *ptr %p, not NULL", too_big[i], p);
         }
+        p = (void *)&p;
         int rc = allocm(&p, &r, 1, ALLOCM_LG_ALIGN(62));
         CHECK(rc == ALLOCM_ERR_OOM, "allocm(1, 2^62 alignment) returned %d", rc);
+        CHECK(p == NULL, "allocm(1, 2^62 alignment) failed but left *ptr %p, not NULL", p);
         const size_t starts[] = {40, 40000, 5 * MiB};
         for (int s = 0; s < 3; s++) {
             void *orig;
