@@ -406,14 +406,16 @@ pub unsafe fn dalloc_small(c: Chunk, page: usize, p: *mut u8) {
 }
 
 /// Allocates up to `out.len()` regions of bin `binind` of `arena` in one lock hold (the
-/// thread cache's fill). Returns how many it got (fewer only when out of memory).
-pub fn fill(arena: &Arena, binind: usize, out: &mut [*mut u8]) -> usize {
+/// thread cache's fill), folding in `nrequests`, the requests the cache served since its last
+/// merge. Returns how many it got (fewer only when out of memory).
+pub fn fill(arena: &Arena, binind: usize, out: &mut [*mut u8], nrequests: u64) -> usize {
     let bin = arena.bin(binind);
     bin.lock.lock();
     let mut n = 0;
     // SAFETY: bin lock held.
     unsafe {
         let b = bin.locked();
+        stats::update(|| b.stats.nrequests += nrequests);
         while n < out.len() {
             let p = b.alloc_locked(arena);
             if p.is_null() {

@@ -266,22 +266,24 @@ unsafe fn alloc_miss(t: *mut Tcache, binind: usize) -> *mut u8 {
         b.low_water = -1;
         let arena = &*(*t).arena;
         if binind >= g.sc.nbins {
-            let p = large::malloc(arena, b.usize as usize, false);
-            if !p.is_null() {
-                b.nrequests += 1;
-            }
-            return p;
+            // One object at a time, counted by the arena as its own request (as 2.2.1's
+            // tcache_alloc_large); the cache's hits are merged at flush and exit.
+            return large::malloc(arena, b.usize as usize, false);
         }
         let want = ((b.ncached_max >> b.lg_fill_div) as usize).max(1);
         let out = core::slice::from_raw_parts_mut(b.avail, want);
-        let n = bin::fill(arena, binind, out);
+        // The requests served since the last merge go to the bin with the fill (2.2.1's
+        // arena_tcache_fill_small); this one is counted afterwards, with the cache's own.
+        let n = bin::fill(arena, binind, out, core::mem::take(&mut b.nrequests));
         if n == 0 {
             return ptr::null_mut();
         }
         // The fill returned ascending addresses; reverse so the lowest is on top.
         out[..n].reverse();
         b.ncached = n as u32 - 1;
-        b.nrequests += 1;
+        if stats::STATS {
+            b.nrequests += 1;
+        }
         *b.avail.add(n - 1)
     }
 }
@@ -495,24 +497,35 @@ unsafe fn merge_requests(arena: &Arena, binind: usize, b: &mut TcacheBin) {
 /// # Safety
 /// `t` is the calling thread's live cache.
 pub unsafe fn flush_all(t: *mut Tcache) {
-    let g = g();
     for i in 0..nhbins() {
         // SAFETY: forwarded contract.
         unsafe {
             flush(t, i, 0);
-            let b = &mut *Tcache::bin(t, i);
-            if b.nrequests > 0 {
-                let arena = &*(*t).arena;
-                if i < g.sc.nbins {
-                    arena.bin(i).lock.lock();
-                    merge_requests(arena, i, b);
-                    arena.bin(i).lock.unlock();
-                } else {
-                    arena.lock.lock();
-                    merge_requests(arena, i, b);
-                    arena.unlock();
-                }
-            }
+            merge_pending_requests(t, i);
+        }
+    }
+}
+
+/// Folds what bin `binind` of the cache `t` counted since its last merge into its arena.
+///
+/// # Safety
+/// `t` is the calling thread's live cache and `binind < nhbins`.
+unsafe fn merge_pending_requests(t: *mut Tcache, binind: usize) {
+    // SAFETY: the caller's cache; its arena lives forever.
+    unsafe {
+        let b = &mut *Tcache::bin(t, binind);
+        if b.nrequests == 0 {
+            return;
+        }
+        let arena = &*(*t).arena;
+        if binind < g().sc.nbins {
+            arena.bin(binind).lock.lock();
+            merge_requests(arena, binind, b);
+            arena.bin(binind).lock.unlock();
+        } else {
+            arena.lock.lock();
+            merge_requests(arena, binind, b);
+            arena.unlock();
         }
     }
 }
@@ -523,6 +536,20 @@ pub fn flush_current_thread() {
     if !t.is_null() {
         // SAFETY: the calling thread's own live cache.
         unsafe { flush_all(t) };
+    }
+}
+
+/// Folds the requests the calling thread's cache served since its last fill or flush into its
+/// arena's statistics, keeping the cached objects (`epoch` calls it so that a thread reads its
+/// own requests; other threads' caches merge at their next fill, flush or exit).
+pub fn merge_current_thread_requests() {
+    let t = thread::tcache();
+    if t.is_null() || !stats::STATS {
+        return;
+    }
+    for i in 0..nhbins() {
+        // SAFETY: the calling thread's own live cache; i < nhbins.
+        unsafe { merge_pending_requests(t, i) };
     }
 }
 

@@ -279,3 +279,109 @@ fn tcache_false_serves_without_a_cache() {
     assert!(out.status.success(), "child failed: {}", String::from_utf8_lossy(&out.stdout));
     assert!(String::from_utf8_lossy(&out.stdout).contains("1 passed"));
 }
+
+/// `(nrequests, nmalloc)` of small bin `binind`, summed over the arenas, as of a fresh epoch.
+fn bin_requests(binind: usize) -> (u64, u64) {
+    use jemalloc_rs::ctl::typed::{arenas, epoch, stats};
+    epoch::advance().unwrap();
+    let sum = arenas::narenas::read().unwrap() as usize;
+    (stats::arenas::bins::nrequests(sum, binind).unwrap(), stats::arenas::bins::nmalloc(sum, binind).unwrap())
+}
+
+/// Requests the cache serves reach `stats.arenas.<i>.bins.<j>.nrequests` (and `small.nrequests`)
+/// at each fill, at `epoch` for the calling thread, and at thread exit.
+#[test]
+#[cfg(feature = "stats")]
+fn cached_requests_reach_the_bin_statistics() {
+    use jemalloc_rs::ctl::typed::{arenas, stats};
+    let _serial = SERIAL.lock().unwrap();
+    start();
+    const N: u64 = 20_000;
+    let binind = g().sc.small_bin(1000);
+    let sum = || arenas::narenas::read().unwrap() as usize;
+    let (r0, m0) = bin_requests(binind);
+    let small0 = stats::arenas::small_nrequests(sum()).unwrap();
+    // Live objects: every request needs a region, so nmalloc (regions handed to the cache by
+    // fills) is at least N and exceeds nrequests by at most what is still cached.
+    let (r1, m1, held) = std::thread::spawn(move || {
+        let ps: Vec<_> = (0..N).map(|_| malloc(1000)).collect();
+        let (r1, m1) = bin_requests(binind);
+        for p in ps {
+            free(p);
+        }
+        (r1, m1, cached(binind) as u64)
+    })
+    .join()
+    .unwrap();
+    assert!(r1 - r0 >= N, "{N} cached malloc(1000) calls, bins.{binind}.nrequests moved by {}", r1 - r0);
+    assert!(m1 - m0 >= N, "{N} live objects, bins.{binind}.nmalloc moved by {}", m1 - m0);
+    assert!(
+        (m1 - m0).saturating_sub(r1 - r0) <= held.max(200),
+        "nmalloc {} exceeds nrequests {} by more than a cache's worth",
+        m1 - m0,
+        r1 - r0
+    );
+    let small1 = stats::arenas::small_nrequests(sum()).unwrap();
+    assert!(small1 - small0 >= N, "small.nrequests moved by {} over {N} requests", small1 - small0);
+
+    // One object reused: a single fill serves them all, so only the merges at epoch and at
+    // thread exit can report the requests.
+    let (r2, m2) = bin_requests(binind);
+    std::thread::spawn(move || {
+        for _ in 0..N {
+            free(malloc(1000));
+        }
+    })
+    .join()
+    .unwrap();
+    let (r3, m3) = bin_requests(binind);
+    assert!(r3 - r2 >= N, "{N} requests by an exited thread, nrequests moved by {}", r3 - r2);
+    assert!(m3 - m2 < N / 10, "one reused object, yet nmalloc moved by {}", m3 - m2);
+    assert!(r3 - r2 < N + N / 10, "nrequests moved by {} for {N} requests", r3 - r2);
+}
+
+/// Large classes the cache holds count their hits too (`lruns.<j>.nrequests`,
+/// `large.nrequests`), without counting a miss twice.
+#[test]
+#[cfg(feature = "stats")]
+fn cached_large_requests_reach_the_lrun_statistics() {
+    use jemalloc_rs::ctl::typed::{arenas, epoch, stats};
+    let _serial = SERIAL.lock().unwrap();
+    start();
+    const N: u64 = 20_000;
+    let size = 2 * jemalloc_rs::size_classes::PAGE;
+    assert!(size <= tcache::max_class(), "{size} bytes are cached by default");
+    let npages = size / jemalloc_rs::size_classes::PAGE;
+    let read = || {
+        epoch::advance().unwrap();
+        let sum = arenas::narenas::read().unwrap() as usize;
+        (
+            stats::arenas::lruns::nrequests(sum, npages - 1).unwrap(),
+            stats::arenas::lruns::nmalloc(sum, npages - 1).unwrap(),
+            stats::arenas::large_nrequests(sum).unwrap(),
+        )
+    };
+    // K live objects (nearly all misses, served by the arena), then N hits on one object.
+    const K: u64 = 2_000;
+    let (r0, m0, l0) = read();
+    std::thread::spawn(move || {
+        let ps: Vec<_> = (0..K).map(|_| malloc(size)).collect();
+        for p in ps {
+            free(p);
+        }
+        for _ in 0..N {
+            free(malloc(size));
+        }
+    })
+    .join()
+    .unwrap();
+    let (r1, m1, l1) = read();
+    assert!((K..K + K / 10).contains(&(m1 - m0)), "{K} live objects, lruns nmalloc moved by {}", m1 - m0);
+    let want = N + K;
+    assert!(
+        (want..want + K / 10).contains(&(r1 - r0)),
+        "{want} requests of {size} bytes, lruns nrequests moved by {}",
+        r1 - r0
+    );
+    assert!(l1 - l0 >= want, "large.nrequests moved by {}", l1 - l0);
+}

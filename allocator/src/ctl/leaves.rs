@@ -11,13 +11,17 @@ use super::{snapshot, Error, Req, Result};
 use crate::arena;
 use crate::global::g;
 
-/// `epoch` (uint64_t, rw): writing any value refreshes the statistics snapshot.
+/// `epoch` (uint64_t, rw): writing any value refreshes the statistics snapshot, after folding
+/// the calling thread's cached request counts into its arena.
 ///
 /// # Safety
 /// The request's pointers are valid as `mallctl` requires.
 pub unsafe fn epoch(_mib: &[usize], req: &Req) -> Result<()> {
     // SAFETY: forwarded contract.
     let new = unsafe { req.write::<u64>()? };
+    if new.is_some() {
+        crate::tcache::merge_current_thread_requests();
+    }
     let e = snapshot::epoch(new.is_some())?;
     // SAFETY: forwarded contract.
     unsafe { req.read(e) }
