@@ -107,3 +107,18 @@ fn stats_prints_the_report_honouring_opts() {
         .stdout(predicate::str::contains("arenas[0]:"));
     jemctl().args(["stats", "--opts", "z"]).assert().code(2);
 }
+
+/// The report counts the requests thread caches served (`nrequests`), not only the regions
+/// they took from the arenas (`nmalloc`): a workload reuses its objects, so requests outnumber
+/// regions.
+#[test]
+fn stats_report_counts_cached_requests() {
+    let out = jemctl().args(["stats", "--threads", "1", "--opts", "a"]).output().expect("run jemctl");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).expect("the report is text");
+    let merged = text.split("Merged arenas stats:").nth(1).expect("a merged-arenas section");
+    let small = merged.lines().find(|l| l.starts_with("small:")).expect("a small: row");
+    let cols: Vec<u64> = small.split_whitespace().skip(1).map(|c| c.parse().expect("a number")).collect();
+    let (nmalloc, nrequests) = (cols[1], cols[3]);
+    assert!(nmalloc > 0 && nrequests >= nmalloc, "small: nmalloc {nmalloc}, nrequests {nrequests}:\n{small}");
+}
