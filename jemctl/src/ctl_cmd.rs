@@ -97,10 +97,88 @@ impl Entry {
 fn mallctl_error(name: &str, e: Error) -> anyhow::Error {
     let text = format!("mallctl(\"{name}\"): {}", e.describe());
     if e == Error::NoEnt {
-        usage(format!("{text} (see `jemctl ctl --list` for the names)"))
+        usage(format!("{text}\n{}", explain_noent(name)))
     } else {
         anyhow!(text)
     }
+}
+
+/// The `<i>`-th dot-separated component of `name`, when it is a number.
+fn index_at(name: &str, position: usize) -> Option<usize> {
+    name.split('.').nth(position).and_then(|c| c.parse().ok())
+}
+
+/// Why a name is unknown, and what to do: an arena that does not exist or was never used in
+/// this process (and how to get one), a bin or large-run index out of range, or a name that
+/// is not in the tree.
+fn explain_noent(name: &str) -> String {
+    let narenas = typed::arenas::narenas::read().unwrap_or(0) as usize;
+    let range = |what: &str, n: usize, source: &str| {
+        format!("{what} go from 0 to {} ({source}); see `jemctl ctl --list {}`", n.saturating_sub(1), template_prefix(name))
+    };
+    if name.starts_with("stats.arenas.") {
+        if let Some(i) = index_at(name, 2) {
+            let initialized = initialized_arenas();
+            let used = initialized.iter().map(|a| a.to_string()).collect::<Vec<_>>().join(", ");
+            if i > narenas {
+                return format!(
+                    "arena {i} does not exist: this process has {narenas} arenas (0 to {}; MALLOC_CONF=narenas:N \
+                     sets how many), and stats.arenas.{narenas} is their sum.",
+                    narenas.saturating_sub(1)
+                );
+            }
+            if i < narenas && !initialized.contains(&i) {
+                let only = if initialized.len() == 1 { format!("arena {used} has") } else { format!("arenas {used} have") };
+                return format!(
+                    "arena {i} has not been used in this process: only {only} (arenas.initialized), and \
+                     stats.arenas.{narenas} is their sum. A thread takes an unused arena when it first allocates, so \
+                     run threads first: `jemctl ctl --threads {} {name}` (or --workload W), or read a real \
+                     program's arenas: `jemctl ctl {name} -- PROGRAM ARGS`.",
+                    (i + 1).max(initialized.len() + 1),
+                );
+            }
+            let nbins = typed::arenas::nbins::read().unwrap_or(0) as usize;
+            let nlruns = typed::arenas::nlruns::read().unwrap_or(0);
+            if name.split('.').nth(3) == Some("bins") && index_at(name, 4).is_some_and(|j| j >= nbins) {
+                return range("bins", nbins, "arenas.nbins");
+            }
+            if name.split('.').nth(3) == Some("lruns") && index_at(name, 4).is_some_and(|j| j >= nlruns) {
+                return range("large run classes", nlruns, "arenas.nlruns");
+            }
+        }
+    }
+    if name.starts_with("arenas.bin.") && index_at(name, 2).is_some() {
+        return range("bins", typed::arenas::nbins::read().unwrap_or(0) as usize, "arenas.nbins");
+    }
+    if name.starts_with("arenas.lrun.") && index_at(name, 2).is_some() {
+        return range("large run classes", typed::arenas::nlruns::read().unwrap_or(0), "arenas.nlruns");
+    }
+    format!("no such name; see `jemctl ctl --list {}` for the names there", template_prefix(name))
+}
+
+/// The longest prefix of `name` that `--list` knows, for the hint.
+fn template_prefix(name: &str) -> String {
+    let parts: Vec<&str> = name.split('.').collect();
+    for n in (1..parts.len()).rev() {
+        let prefix = parts[..n].join(".");
+        let mut found = false;
+        ctl::walk(&mut |template, _| found |= under(template, &prefix));
+        if found {
+            return prefix;
+        }
+    }
+    String::new()
+}
+
+/// The arenas this process has used (`arenas.initialized`).
+fn initialized_arenas() -> Vec<usize> {
+    let n = typed::arenas::narenas::read().unwrap_or(0) as usize;
+    let mut bytes = vec![0u8; n];
+    let ok = Mib::new(c"arenas.initialized").and_then(|m| m.read_bytes(&mut bytes)).is_ok();
+    if !ok {
+        return Vec::new();
+    }
+    bytes.iter().enumerate().filter(|(_, &b)| b != 0).map(|(i, _)| i).collect()
 }
 
 fn c_name(name: &str) -> Result<CString> {

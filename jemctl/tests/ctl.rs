@@ -122,3 +122,25 @@ fn stats_report_counts_cached_requests() {
     let (nmalloc, nrequests) = (cols[1], cols[3]);
     assert!(nmalloc > 0 && nrequests >= nmalloc, "small: nmalloc {nmalloc}, nrequests {nrequests}:\n{small}");
 }
+
+#[test]
+fn an_unused_arena_is_explained_with_a_command_that_works() {
+    let narenas = json(&["ctl", "--json", "arenas.narenas"])[0]["value"].as_u64().unwrap();
+    let out = jemctl().args(["ctl", &format!("stats.arenas.{}.pactive", narenas + 3)]).assert().code(2);
+    let err = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert!(err.contains(&format!("this process has {narenas} arenas")) && err.contains("narenas:N"), "{err}");
+    if narenas < 2 {
+        return;
+    }
+    let arena = (narenas - 1).min(4);
+    let name = format!("stats.arenas.{arena}.pactive");
+    let out = jemctl().args(["ctl", &name]).assert().code(2);
+    let err = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert!(err.contains(&format!("arena {arena} has not been used in this process")), "{err}");
+    assert!(err.contains("-- PROGRAM ARGS"), "{err}");
+    // The command the message suggests prints the value.
+    let suggested = err.split('`').nth(1).expect("a suggested command");
+    let args: Vec<&str> = suggested.split_whitespace().skip(1).collect();
+    assert_eq!(args[..2], ["ctl", "--threads"], "{suggested}");
+    jemctl().args(&args).assert().success().stdout(predicate::str::is_match(format!("^{name}: [0-9]+\n$")).unwrap());
+}
