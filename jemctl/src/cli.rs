@@ -47,6 +47,86 @@ pub enum Command {
     /// Run one allocator on one workload and print the measurement as JSON (used by bench)
     #[command(name = "__run-one", hide = true)]
     RunOne(RunOneArgs),
+    /// Run a program and record its allocator calls to a trace file
+    Record(RecordArgs),
+    /// Analyse a recorded trace: calls, threads, peak live bytes, sizes, lifetimes
+    Trace(TraceArgs),
+    /// Replay a recorded trace on allocators, side by side
+    Replay(ReplayArgs),
+    /// Replay a trace on one allocator and print the measurement as JSON (used by replay)
+    #[command(name = "__replay-one", hide = true)]
+    ReplayOne(ReplayOneArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct RecordArgs {
+    /// The trace file to write; children get FILE.<pid>
+    #[arg(short, long, value_name = "FILE")]
+    pub output: PathBuf,
+
+    /// The program to run, and its arguments (after --)
+    #[arg(value_name = "PROGRAM", required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+    pub command: Vec<std::ffi::OsString>,
+}
+
+#[derive(Args, Debug)]
+pub struct TraceArgs {
+    /// A trace written by `jemctl record`
+    pub file: PathBuf,
+
+    /// Print the analysis as JSON
+    #[arg(long)]
+    pub json: bool,
+
+    /// Where to write the chart of live bytes (default: FILE.svg beside the trace)
+    #[arg(long, value_name = "PATH")]
+    pub svg: Option<PathBuf>,
+
+    /// Read a trace whose file was cut short, up to its last complete event
+    #[arg(long)]
+    pub allow_truncated: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct ReplayArgs {
+    /// A trace written by `jemctl record`
+    pub file: PathBuf,
+
+    /// Allocator to replay on, repeatable: as `jemctl bench --allocator` (default: all found)
+    #[arg(short, long = "allocator", value_name = "SPEC")]
+    pub allocators: Vec<String>,
+
+    /// Repetitions; allocators are interleaved within each, and the median is reported
+    #[arg(long, value_name = "K", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    pub repeat: u32,
+
+    /// Time about one allocator call in K for the latency histogram
+    #[arg(long, value_name = "K", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..))]
+    pub sample_every: u32,
+
+    /// Write the results as JSON (the bench schema) to PATH
+    #[arg(long, value_name = "PATH")]
+    pub json: Option<PathBuf>,
+
+    /// Write the results as a markdown table to PATH
+    #[arg(long, value_name = "PATH")]
+    pub markdown: Option<PathBuf>,
+
+    /// Replay a trace whose file was cut short, up to its last complete event
+    #[arg(long)]
+    pub allow_truncated: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct ReplayOneArgs {
+    #[arg(long)]
+    pub allocator: String,
+    #[arg(long)]
+    pub trace: PathBuf,
+    #[arg(long, default_value_t = 16)]
+    pub sample_every: u32,
+    #[arg(long)]
+    pub allow_truncated: bool,
 }
 
 #[derive(Args, Debug)]

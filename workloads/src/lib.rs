@@ -25,5 +25,5 @@ pub use catalog::{all, find, Shared, Workload};
 pub use clock::Clock;
 pub use ctx::ThreadCtx;
 pub use rng::Rng;
-pub use runner::{run, Outcome, RunParams};
+pub use runner::{run, run_shared, Outcome, RunParams};
 pub use table::AllocTable;

@@ -8,7 +8,7 @@
 //! (after `duration`, or when each has done its `ops_per_thread`). Last it tears the workload
 //! down on the calling thread, so that everything is freed, and reads the RSS that remains.
 
-use crate::catalog::{Setup, Workload};
+use crate::catalog::{Setup, Shared, Workload};
 use crate::clock::Clock;
 use crate::ctx::{new_histogram, LiveSlot, Rendezvous, ThreadCtx, ThreadReport};
 use crate::os;
@@ -57,9 +57,20 @@ pub struct Outcome {
 }
 
 pub fn run(workload: &Workload, table: AllocTable, params: &RunParams, clock: &Clock) -> Outcome {
+    let shared = (workload.make)(&Setup { threads: params.threads.max(1), seed: params.seed });
+    run_shared(&*shared, workload.time_every_call, table, params, clock)
+}
+
+/// Runs a workload's shared state built elsewhere (such as a replayed trace) the way [`run`]
+/// runs a catalogued workload.
+pub fn run_shared(
+    shared: &dyn Shared,
+    time_every_call: bool,
+    table: AllocTable,
+    params: &RunParams,
+    clock: &Clock,
+) -> Outcome {
     let threads = params.threads.max(1);
-    let shared = (workload.make)(&Setup { threads, seed: params.seed });
-    let shared = &*shared;
     let slots: Vec<LiveSlot> = (0..=threads).map(|_| LiveSlot::default()).collect();
     let booked = Barrier::new(threads + 1);
     let warm_up = Barrier::new(threads + 1);
@@ -68,7 +79,7 @@ pub fn run(workload: &Workload, table: AllocTable, params: &RunParams, clock: &C
     let stop = AtomicBool::new(false);
     let finished = AtomicUsize::new(0);
     let budget = params.ops_per_thread.unwrap_or(u64::MAX);
-    let sample_every = if workload.time_every_call && params.sample_every != 0 { 1 } else { params.sample_every };
+    let sample_every = if time_every_call && params.sample_every != 0 { 1 } else { params.sample_every };
     let live_sum = || slots.iter().map(|s| s.0.load(Ordering::Relaxed)).sum::<i64>();
 
     let mut baseline_rss = 0;

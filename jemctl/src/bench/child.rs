@@ -183,3 +183,39 @@ fn first_lines(stderr: &str) -> String {
     let lines: Vec<&str> = stderr.lines().map(str::trim).filter(|l| !l.is_empty()).take(4).collect();
     lines.join(" ")
 }
+
+/// Replays a trace (`jemctl __replay-one`) on one allocator in a child and reads its sample.
+pub fn replay(
+    spec: &AllocatorSpec,
+    launch: &Launch,
+    trace: &std::path::Path,
+    sample_every: u32,
+    allow_truncated: bool,
+) -> Result<Sample> {
+    let cmd = child(spec, launch, &[])?;
+    // `child` names the measurement subcommand first; the replay has its own.
+    let args: Vec<std::ffi::OsString> = cmd.get_args().skip(1).map(|a| a.to_os_string()).collect();
+    let mut replay = Command::new(cmd.get_program());
+    replay.arg("__replay-one").args(args).arg("--trace").arg(trace).args(["--sample-every", &sample_every.to_string()]);
+    if allow_truncated {
+        replay.arg("--allow-truncated");
+    }
+    for (k, v) in cmd.get_envs() {
+        match v {
+            Some(v) => replay.env(k, v),
+            None => replay.env_remove(k),
+        };
+    }
+    replay.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let out = output_within(replay, None).with_context(|| format!("{} replaying {}", spec.label(), trace.display()))?;
+    if !out.status.success() {
+        return Err(anyhow!(
+            "{} replaying {} failed ({}): {}",
+            spec.label(),
+            trace.display(),
+            out.status,
+            first_lines(&String::from_utf8_lossy(&out.stderr))
+        ));
+    }
+    serde_json::from_slice(&out.stdout).context("cannot read the child's measurement")
+}

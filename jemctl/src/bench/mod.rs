@@ -187,7 +187,7 @@ fn median_u64(samples: &[Sample], f: impl Fn(&Sample) -> u64) -> u64 {
     median(samples.iter().map(|s| f(s) as f64).collect()).round() as u64
 }
 
-fn aggregate(allocator: &str, workload: &str, threads: usize, loaded: &str, samples: &[Sample]) -> RunResult {
+pub(crate) fn aggregate(allocator: &str, workload: &str, threads: usize, loaded: &str, samples: &[Sample]) -> RunResult {
     let rates: Vec<f64> = samples.iter().map(|s| s.ops as f64 / s.seconds.max(1e-9)).collect();
     let ops_per_sec = median(rates.clone());
     let f = |g: fn(&Sample) -> f64| median(samples.iter().map(g).collect());
@@ -236,7 +236,7 @@ fn aggregate(allocator: &str, workload: &str, threads: usize, loaded: &str, samp
     }
 }
 
-fn fill_relative(runs: &mut [RunResult]) {
+pub(crate) fn fill_relative(runs: &mut [RunResult]) {
     let system: Vec<(String, usize, f64)> =
         runs.iter().filter(|r| r.allocator == "system").map(|r| (r.workload.clone(), r.threads, r.ops_per_sec)).collect();
     for r in runs.iter_mut() {

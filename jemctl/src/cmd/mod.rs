@@ -2,9 +2,13 @@
 
 mod bench;
 mod gate;
+mod record;
+mod replay;
+mod replay_one;
 mod report;
 mod run_one;
 mod sizeclasses;
+mod trace;
 mod workloads;
 
 use crate::cli::{Command, TableArgs};
@@ -21,6 +25,10 @@ pub fn run(command: Command) -> anyhow::Result<()> {
         Command::Stats(args) => crate::stats_cmd::run(args),
         Command::Gate(args) => gate::run(args),
         Command::RunOne(args) => run_one::run(args),
+        Command::Record(args) => record::run(args),
+        Command::Trace(args) => trace::run(args),
+        Command::Replay(args) => replay::run(args),
+        Command::ReplayOne(args) => replay_one::run(args),
     }
 }
 
