@@ -115,6 +115,9 @@ pub struct ReplayArgs {
     /// Replay a trace whose file was cut short, up to its last complete event
     #[arg(long)]
     pub allow_truncated: bool,
+
+    #[command(flatten)]
+    pub table: TableArgs,
 }
 
 #[derive(Args, Debug)]

@@ -12,6 +12,7 @@ use crate::units;
 use anyhow::{bail, Context, Result};
 
 pub fn run(args: ReplayArgs) -> Result<()> {
+    super::table_choice(&args.table, &crate::layout::Table::new(export::columns()))?;
     let (specs, mut notes) = if args.allocators.is_empty() {
         allocator::defaults()
     } else {
@@ -111,7 +112,8 @@ pub fn run(args: ReplayArgs) -> Result<()> {
         runs,
         failed,
     };
-    print!("{}", export::table::render(&report));
+    let choice = super::table_choice(&args.table, &export::table::table(&report))?;
+    print!("{}", export::table::render(&report, &choice, crate::layout::width()));
     if let Some(path) = &args.json {
         export::json::write(&report, path)?;
     }
