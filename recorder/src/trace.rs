@@ -259,7 +259,7 @@ fn new_chunk(s: &ThreadState, seq: u64) -> bool {
             core::ptr::null_mut(),
             size,
             libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_SHARED,
+            libc::MAP_SHARED | libc::MAP_POPULATE,
             fd,
             offset as libc::off_t,
         )

@@ -58,9 +58,9 @@ fn report(output: &Path) {
     let mut traces = vec![output.to_path_buf()];
     traces.extend(child_traces(output));
     for (i, path) in traces.iter().enumerate() {
-        match format::read(path, true) {
+        match format::survey(path) {
             Ok(t) => {
-                let calls = t.events.len();
+                let calls = t.events;
                 let per_call = if calls > 0 { t.used_bytes as f64 / calls as f64 } else { 0.0 };
                 eprintln!(
                     "jemctl record: {} {}: {} ({}{}), {calls} calls on {} thread(s), {:.1} bytes/call",
@@ -69,7 +69,7 @@ fn report(output: &Path) {
                     t.program,
                     if t.forked { "forked from " } else { "parent " },
                     t.ppid,
-                    t.threads.len(),
+                    t.threads,
                     per_call
                 );
             }

@@ -155,8 +155,16 @@ pub fn read(path: &Path, allow_truncated: bool) -> Result<Trace> {
     parse(&data, allow_truncated).with_context(|| format!("{} is not a readable trace", path.display()))
 }
 
-/// Decodes a trace held in memory.
-pub fn parse(data: &[u8], allow_truncated: bool) -> Result<Trace> {
+struct Header {
+    pid: u32,
+    ppid: u32,
+    program: String,
+    forked: bool,
+    used_bytes: u64,
+}
+
+/// Checks the header and finds the chunks; also says where a truncated file was cut.
+fn walk(data: &[u8], allow_truncated: bool) -> Result<(Header, Vec<ChunkRef>, Option<String>)> {
     if data.len() < FILE_HEADER || &data[..8] != FILE_MAGIC {
         bail!("it does not start with the trace magic JEMTRACE (record one with `jemctl record -o FILE -- PROGRAM`)");
     }
@@ -168,11 +176,8 @@ pub fn parse(data: &[u8], allow_truncated: bool) -> Result<Trace> {
     if first < FILE_HEADER || first % 4096 != 0 {
         bail!("corrupt header: first chunk at offset {first}");
     }
-    let program: String = data[48..64]
-        .iter()
-        .take_while(|&&b| b != 0)
-        .map(|&b| if b.is_ascii_graphic() { b as char } else { '_' })
-        .collect();
+    let program: String =
+        data[48..64].iter().take_while(|&&b| b != 0).map(|&b| if b.is_ascii_graphic() { b as char } else { '_' }).collect();
     let mut chunks = Vec::new();
     let mut truncated = None;
     let mut offset = first;
@@ -219,11 +224,18 @@ pub fn parse(data: &[u8], allow_truncated: bool) -> Result<Trace> {
             bail!("truncated: {t}; pass --allow-truncated to use the complete events before the cut");
         }
     }
+    let header = Header { pid: u32_at(data, 16), ppid: u32_at(data, 20), program, forked: u32_at(data, 40) & 1 != 0, used_bytes: used };
+    Ok((header, chunks, truncated))
+}
+
+/// Decodes a trace held in memory.
+pub fn parse(data: &[u8], allow_truncated: bool) -> Result<Trace> {
+    let (header, chunks, truncated) = walk(data, allow_truncated)?;
     let decoded: Vec<Vec<Event>> = chunks
         .par_iter()
         .map(|c| {
             let body = &data[c.offset + CHUNK_HEADER..c.offset + CHUNK_HEADER + c.bytes];
-            decode_chunk(body, c.base, c.thread, allow_truncated && truncated.is_some())
+            decode_chunk(body, c.base, c.thread, truncated.is_some())
                 .with_context(|| format!("corrupt: the chunk at offset {}", c.offset))
         })
         .collect::<Result<_>>()?;
@@ -238,15 +250,15 @@ pub fn parse(data: &[u8], allow_truncated: bool) -> Result<Trace> {
     let mut times: Vec<(u64, u64)> = chunks.iter().map(|c| (c.base, c.time)).collect();
     times.sort_unstable();
     Ok(Trace {
-        pid: u32_at(data, 16),
-        ppid: u32_at(data, 20),
-        program,
-        forked: u32_at(data, 40) & 1 != 0,
+        pid: header.pid,
+        ppid: header.ppid,
+        program: header.program,
+        forked: header.forked,
         events,
         threads,
         times,
         file_bytes: data.len() as u64,
-        used_bytes: used,
+        used_bytes: header.used_bytes,
         truncated,
     })
 }
@@ -295,19 +307,62 @@ impl Reader<'_> {
 
 /// Decodes one chunk's committed events; with `lenient`, an event cut off at the end is dropped.
 fn decode_chunk(body: &[u8], base: u64, thread: u32, lenient: bool) -> Result<Vec<Event>> {
-    let mut r = Reader { b: body, pos: 0 };
     let mut events = Vec::with_capacity(body.len() / 4);
+    each_event(body, base, thread, lenient, |e| events.push(e))?;
+    Ok(events)
+}
+
+fn each_event(body: &[u8], base: u64, thread: u32, lenient: bool, mut f: impl FnMut(Event)) -> Result<()> {
+    let mut r = Reader { b: body, pos: 0 };
     let mut seq = base;
     let mut prev = 0u64;
     while r.pos < body.len() {
         let at = r.pos;
         match decode_event(&mut r, &mut seq, &mut prev, thread) {
-            Ok(e) => events.push(e),
+            Ok(e) => f(e),
             Err(_) if lenient && r.pos >= body.len() => break,
             Err(e) => return Err(e.context(format!("event at byte {at}"))),
         }
     }
-    Ok(events)
+    Ok(())
+}
+
+/// A trace's size at a glance, without keeping its events.
+pub struct Survey {
+    pub program: String,
+    pub ppid: u32,
+    pub forked: bool,
+    pub events: u64,
+    pub threads: usize,
+    pub used_bytes: u64,
+}
+
+/// Counts a trace's events (decoding every chunk, in parallel) without keeping them.
+pub fn survey(path: &Path) -> Result<Survey> {
+    let data = std::fs::read(path).with_context(|| format!("cannot read the trace {}", path.display()))?;
+    let (header, chunks, _) = walk(&data, true).with_context(|| format!("{} is not a readable trace", path.display()))?;
+    let events = chunks
+        .par_iter()
+        .map(|c| {
+            let mut n = 0u64;
+            let body = &data[c.offset + CHUNK_HEADER..c.offset + CHUNK_HEADER + c.bytes];
+            each_event(body, c.base, c.thread, true, |_| n += 1).map(|_| n)
+        })
+        .collect::<Result<Vec<u64>>>()
+        .with_context(|| format!("{} is corrupt", path.display()))?
+        .iter()
+        .sum();
+    let mut threads: Vec<u32> = chunks.iter().map(|c| c.thread).collect();
+    threads.sort_unstable();
+    threads.dedup();
+    Ok(Survey {
+        program: header.program,
+        ppid: header.ppid,
+        forked: header.forked,
+        events,
+        threads: threads.len(),
+        used_bytes: header.used_bytes,
+    })
 }
 
 fn decode_event(r: &mut Reader<'_>, seq: &mut u64, prev: &mut u64, thread: u32) -> Result<Event> {
