@@ -90,8 +90,11 @@ fn replay(trace: &Path, allocators: &[&str]) -> Value {
     let out = cmd.output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let table = String::from_utf8_lossy(&out.stdout);
-    assert!(table.contains("identical on every allocator"), "{table}");
-    serde_json::from_str(&std::fs::read_to_string(json).unwrap()).unwrap()
+    assert!(table.contains("replay:prog"), "{table}");
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(json).unwrap()).unwrap();
+    let notes = report["notes"].to_string();
+    assert!(notes.contains("identical on every allocator"), "{notes}");
+    report
 }
 
 #[test]
