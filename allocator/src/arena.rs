@@ -4,7 +4,7 @@
 //! [`crate::large`]). An arena owns chunks; free page runs are kept in buckets by exact length
 //! with a two-level bitmap over the buckets, so a request takes the smallest run that fits
 //! (best fit) in O(1). Freed runs coalesce with free neighbours through the page map. Dirty
-//! (freed, not yet purged) pages are counted and purged with `madvise(MADV_DONTNEED)` under the
+//! (freed, not yet purged) pages are counted and purged ([`chunk::purge`]: `madvise`) under the
 //! `opt.lg_dirty_mult` rule, extended by what the arena is about to reuse (see
 //! [`Arena::maybe_purge`]); chunks that empty are cached while the dirty allowance has room
 //! and unmapped, oldest first, when it has not.
@@ -18,7 +18,6 @@ use crate::chunk;
 use crate::chunk_map::{Chunk, ChunkHeader, MapEntry, ALLOCATED, DIRTY, LARGE, SMALL};
 use crate::global::g;
 use crate::mutex::RawMutex;
-use crate::pages;
 use crate::run_buckets::RunBuckets;
 use crate::size_classes::LG_PAGE;
 use crate::stats::{self, ArenaStats, LargeStats};
@@ -640,7 +639,7 @@ impl Arena {
                 let mut nmadvise = 0;
                 let mut npurged = 0;
                 for &(ch, page, len) in &held[..nheld] {
-                    pages::purge(ch.page_addr(page), len << LG_PAGE);
+                    chunk::purge(ch.page_addr(page), len << LG_PAGE);
                     nmadvise += 1;
                     npurged += len;
                 }

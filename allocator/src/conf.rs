@@ -145,7 +145,18 @@ pub fn parse(opts: &mut Opts, s: &[u8], source: &str) {
     }
 }
 
-const BOOLS: &[&str] = &["abort", "stats_print", "junk", "zero", "sysv", "xmalloc", "tcache", "overcommit"];
+/// `overcommit` exists only with swap files, as in jemalloc 2.2.1.
+const BOOLS: &[&str] = &[
+    "abort",
+    "stats_print",
+    "junk",
+    "zero",
+    "sysv",
+    "xmalloc",
+    "tcache",
+    #[cfg(feature = "swap")]
+    "overcommit",
+];
 const UNSIGNED: &[&str] = &["lg_qspace_max", "lg_cspace_max", "lg_chunk", "narenas", "lg_tcache_max"];
 const SIGNED: &[&str] = &["lg_dirty_mult", "lg_tcache_gc_sweep"];
 

@@ -154,6 +154,7 @@ fn for_each_lock(mut f: impl FnMut(&RawMutex)) {
         }
         f(g().rtree.raw_lock());
     }
+    crate::chunk::for_each_lock(&mut f);
     f(crate::huge::STATS.raw());
     f(crate::huge::NODES.lock());
     f(crate::thread::pool_lock());

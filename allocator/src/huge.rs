@@ -2,15 +2,16 @@
 //!
 //! Mirrors jemalloc 2.2.1 `huge.c`. Each huge object has a node (address, size) from a base
 //! node pool, registered in the chunk registry with its low bit set, so lookups take no lock.
-//! Growth maps the pages right after the object when they are free, and otherwise moves the
-//! pages with `mremap` into a new chunk-aligned range instead of copying. The statistics lock
+//! Chunks come from the chunk layer ([`crate::chunk`]), whichever source serves them. Growth
+//! maps the pages right after the object when its source allows and they are free, and
+//! otherwise moves the object to a new chunk-aligned range (anonymous pages move with
+//! `mremap` instead of being copied). The statistics lock
 //! guards only the counters.
 
 use crate::base::NodePool;
 use crate::chunk;
 use crate::global::g;
 use crate::mutex::Mutex;
-use crate::pages;
 use crate::size_classes::chunk_ceiling;
 use core::ptr;
 
@@ -56,7 +57,7 @@ pub fn malloc(size: usize, alignment: usize) -> *mut u8 {
     if node.is_null() {
         return ptr::null_mut();
     }
-    let p = chunk::map_aligned(csize, alignment.max(g.sc.chunk_size));
+    let p = chunk::alloc(csize, alignment.max(g.sc.chunk_size));
     if p.is_null() {
         // SAFETY: the node came from this pool and was never published.
         unsafe { NODES.give(node.cast()) };
@@ -65,7 +66,7 @@ pub fn malloc(size: usize, alignment: usize) -> *mut u8 {
     // SAFETY: the node is ours until published in the registry.
     unsafe { node.write(HugeNode { addr: p, size: csize }) };
     if !g.rtree.set(p as usize, node as usize | HUGE_TAG) {
-        pages::unmap(p, csize);
+        chunk::dealloc(p, csize);
         // SAFETY: never published.
         unsafe { NODES.give(node.cast()) };
         return ptr::null_mut();
@@ -89,7 +90,7 @@ pub unsafe fn dalloc(n: *mut HugeNode) {
     // SAFETY: the node is live until given back below.
     let (addr, size) = unsafe { ((*n).addr, (*n).size) };
     g().rtree.set(addr as usize, 0);
-    pages::unmap(addr, size);
+    chunk::dealloc(addr, size);
     // SAFETY: unregistered above, so nobody else can reach the node.
     unsafe { NODES.give(n.cast()) };
     note(0, size, 0, 1);
@@ -108,13 +109,12 @@ pub unsafe fn ralloc_in_place(n: *mut HugeNode, size: usize) -> bool {
         return true;
     }
     if csize < node.size {
-        pages::unmap(node.addr.wrapping_add(csize), node.size - csize);
+        chunk::dealloc(node.addr.wrapping_add(csize), node.size - csize);
         note(0, node.size - csize, 0, 0);
         node.size = csize;
         return true;
     }
-    let tail = node.addr.wrapping_add(node.size);
-    if pages::map_exactly_at(tail, csize - node.size) {
+    if chunk::grow_in_place(node.addr, node.size, csize) {
         note(csize - node.size, 0, 0, 0);
         node.size = csize;
         return true;
@@ -122,8 +122,8 @@ pub unsafe fn ralloc_in_place(n: *mut HugeNode, size: usize) -> bool {
     false
 }
 
-/// Moves the huge object with node `n` to a new range of `size` bytes aligned to `alignment`,
-/// moving its pages with mremap rather than copying. Returns the new address, or null (the
+/// Moves the huge object with node `n` to a new range of `size` bytes aligned to `alignment`
+/// (see [`chunk::relocate`]). Returns the new address, or null (the
 /// object is then untouched).
 ///
 /// # Safety
@@ -133,23 +133,20 @@ pub unsafe fn ralloc_move(n: *mut HugeNode, size: usize, alignment: usize) -> *m
     let Some(csize) = chunk_ceiling(size, g.sc.chunk_size) else { return ptr::null_mut() };
     // SAFETY: the caller owns the object and so its node.
     let node = unsafe { &mut *n };
-    let new = chunk::map_aligned(csize, alignment.max(g.sc.chunk_size));
+    let new = chunk::alloc(csize, alignment.max(g.sc.chunk_size));
     if new.is_null() {
         return new;
     }
     if !g.rtree.set(new as usize, n as usize | HUGE_TAG) {
-        pages::unmap(new, csize);
+        chunk::dealloc(new, csize);
         return ptr::null_mut();
     }
-    // Unregister the old address before its pages go: once they are unmapped, another thread
-    // may map a chunk there and register it, and clearing the entry afterwards would erase
-    // that registration.
+    // Unregister the old address before its pages go: once they are given back, another
+    // thread may get a chunk there and register it, and clearing the entry afterwards would
+    // erase that registration.
     g.rtree.set(node.addr as usize, 0);
-    if !pages::remap_to(node.addr, node.size, new, node.size) {
-        // SAFETY: both ranges are ours; the new one is at least as large.
-        unsafe { ptr::copy_nonoverlapping(node.addr, new, node.size) };
-        pages::unmap(node.addr, node.size);
-    }
+    // SAFETY: the caller owns the object; the new range is fresh and larger.
+    unsafe { chunk::relocate(node.addr, node.size, new) };
     note(csize, node.size, 0, 0);
     node.addr = new;
     node.size = csize;

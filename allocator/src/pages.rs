@@ -67,6 +67,14 @@ pub fn purge(addr: *mut u8, size: usize) {
     }
 }
 
+/// Frees the backing store of `[addr, addr + size)` in a shared file mapping (punches a hole
+/// in the file), after which the range reads as zero. Returns false when the file system
+/// cannot punch holes.
+pub fn remove(addr: *mut u8, size: usize) -> bool {
+    // SAFETY: the range lies in a shared file mapping of ours that holds no live object.
+    unsafe { libc::madvise(addr.cast(), size, libc::MADV_REMOVE) == 0 }
+}
+
 /// Moves the pages of `[old, old + old_size)` to `new`, which must be a range of ours of at
 /// least `new_size` bytes, without copying. Returns false if the kernel refused.
 pub fn remap_to(old: *mut u8, old_size: usize, new: *mut u8, new_size: usize) -> bool {

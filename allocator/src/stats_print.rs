@@ -109,6 +109,7 @@ fn general(out: &mut Out) -> fmt::Result {
         c"opt.tcache",
         c"opt.lg_tcache_gc_sweep",
         c"opt.lg_tcache_max",
+        c"opt.overcommit",
     ] {
         // Options the build leaves out have no name, and no line.
         let Ok(info) = ctl::describe(cname.to_bytes()) else { continue };
@@ -182,14 +183,17 @@ fn totals(out: &mut Out) -> fmt::Result {
         rd::<usize>(c"stats.mapped")
     )?;
     writeln!(out, "Current active ceiling: {ceiling}")?;
-    writeln!(out, "chunks: nchunks   highchunks    curchunks")?;
-    writeln!(
-        out,
-        "  {:>13}{:>13}{:>13}",
-        rd::<u64>(c"stats.chunks.total"),
-        rd::<usize>(c"stats.chunks.high"),
-        rd::<usize>(c"stats.chunks.current")
-    )?;
+    let (total, high, current) =
+        (rd::<u64>(c"stats.chunks.total"), rd::<usize>(c"stats.chunks.high"), rd::<usize>(c"stats.chunks.current"));
+    // As jemalloc 2.2.1, a swap_avail column where swap.avail exists; in bytes, which 2.2.1
+    // shifted by lg_chunk once more.
+    if let Ok(swap_avail) = typed::read::<usize>(c"swap.avail") {
+        writeln!(out, "chunks: nchunks   highchunks    curchunks   swap_avail")?;
+        writeln!(out, "  {total:>13}{high:>13}{current:>13}{swap_avail:>13}")?;
+    } else {
+        writeln!(out, "chunks: nchunks   highchunks    curchunks")?;
+        writeln!(out, "  {total:>13}{high:>13}{current:>13}")?;
+    }
     writeln!(out, "huge: nmalloc      ndalloc    allocated")?;
     writeln!(
         out,

@@ -333,7 +333,8 @@ fn every_option_is_range_checked() {
             assert!(said[0].contains("Invalid conf value"), "{said:?}");
         }
     }
-    for key in ["abort", "stats_print", "junk", "zero", "sysv", "xmalloc", "tcache", "overcommit"] {
+    let overcommit = if cfg!(feature = "swap") { &["overcommit"][..] } else { &[] };
+    for &key in ["abort", "stats_print", "junk", "zero", "sysv", "xmalloc", "tcache"].iter().chain(overcommit) {
         let (on, said_on) = parse(format!("{key}:true").as_bytes());
         let (off, said_off) = parse(format!("{key}:false").as_bytes());
         assert!(said_on.is_empty() && said_off.is_empty(), "{key}: {said_on:?} {said_off:?}");

@@ -18,7 +18,7 @@ fn target_dir() -> PathBuf {
 }
 
 /// The configure switches of the library without statistics.
-const NO_STATS: &str = "fill,tcache,tiny,sysv,xmalloc";
+const NO_STATS: &str = "fill,tcache,tiny,sysv,xmalloc,swap";
 
 /// Builds the library (with `features`, or the default ones) into `<target>/<dir>`.
 fn build_library(dir: &str, features: Option<&str>) -> PathBuf {
@@ -256,7 +256,7 @@ fn config_lines(lib: &Path) -> String {
 fn config_reports_what_the_build_contains() {
     let with = config_lines(library());
     for line in
-        ["config.stats=true", "config.fill=true", "config.tcache=true", "config.prof=false", "config.swap=false"]
+        ["config.stats=true", "config.fill=true", "config.tcache=true", "config.prof=false", "config.swap=true"]
     {
         assert!(with.lines().any(|l| l == line), "{line} missing from:\n{with}");
     }

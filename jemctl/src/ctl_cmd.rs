@@ -248,6 +248,13 @@ fn read(name: &str) -> Result<Entry> {
             let text = flags.iter().map(|f| f.to_string()).collect::<Vec<_>>().join(", ");
             (format!("[{text}]"), json!(flags))
         }
+        CType::IntArray => {
+            let n: usize = typed::read(c"swap.nfds").map_err(err)?;
+            let mut fds = vec![0i32; n];
+            typed::swap::fds(&mut fds).map_err(err)?;
+            let text = fds.iter().map(|f| f.to_string()).collect::<Vec<_>>().join(", ");
+            (format!("[{text}]"), json!(fds))
+        }
     };
     Ok(Entry { name: name.to_string(), info, text, value })
 }

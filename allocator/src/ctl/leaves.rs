@@ -1,6 +1,7 @@
 //! The mallctl names with side effects or unusual shapes: `epoch`, `tcache.flush`,
-//! `thread.arena`, `thread.*allocated*`, `arenas.initialized`, `arenas.purge`, and the
-//! thread-cache bounds `arenas.tcache_max` / `arenas.nhbins`.
+//! `thread.arena`, `thread.*allocated*`, `arenas.initialized`, `arenas.purge`, the
+//! thread-cache bounds `arenas.tcache_max` / `arenas.nhbins`, and `swap.fds` /
+//! `swap.prezeroed`.
 //!
 //! Mirrors the hand-written `*_ctl()` functions of jemalloc 2.2.1 `ctl.c`, with its error rules:
 //! EPERM for the wrong direction, EINVAL for a wrong length, EFAULT when a side effect fails
@@ -139,4 +140,62 @@ pub fn nhbins() -> usize {
     } else {
         0
     }
+}
+
+/// `swap.prezeroed` (bool, rw): whether the swap files hold only zeros; read-only (EPERM)
+/// once `swap.fds` is written.
+///
+/// # Safety
+/// The request's pointers are valid as `mallctl` requires.
+#[cfg(feature = "swap")]
+pub unsafe fn swap_prezeroed(_mib: &[usize], req: &Req) -> Result<()> {
+    use crate::chunk::swap;
+    if swap::enabled() {
+        req.readonly()?;
+    }
+    let old = swap::prezeroed();
+    // SAFETY: forwarded contract.
+    if let Some(v) = unsafe { req.write::<bool>()? } {
+        swap::set_prezeroed(v).map_err(|_| Error::Perm)?;
+    }
+    // SAFETY: forwarded contract.
+    unsafe { req.read(old) }
+}
+
+/// `swap.fds` (int *): reading copies the descriptors in use (EINVAL unless `*oldlenp` is
+/// exactly their size); writing an array of descriptors maps their files as the swap region,
+/// once: a second write is EPERM, a length that is not a whole number of descriptors EINVAL,
+/// files that cannot serve (closed, not open for reading and writing, less than a chunk in
+/// all) EFAULT with a `<jemalloc>: ` message saying why, no memory EAGAIN.
+///
+/// # Safety
+/// The request's pointers are valid as `mallctl` requires.
+#[cfg(feature = "swap")]
+pub unsafe fn swap_fds(_mib: &[usize], req: &Req) -> Result<()> {
+    use crate::chunk::swap::{self, EnableError};
+    use core::ffi::c_int;
+    if !req.newp.is_null() {
+        if swap::enabled() {
+            return Err(Error::Perm);
+        }
+        let n = req.newlen / core::mem::size_of::<c_int>();
+        if n == 0 || !req.newlen.is_multiple_of(core::mem::size_of::<c_int>()) || !req.newp.cast::<c_int>().is_aligned() {
+            return Err(Error::Inval);
+        }
+        // SAFETY: newp holds newlen readable bytes (the contract), aligned for c_int (checked).
+        let fds = unsafe { core::slice::from_raw_parts(req.newp.cast::<c_int>(), n) };
+        swap::enable(fds).map_err(|e| match e {
+            EnableError::AlreadyEnabled => Error::Perm,
+            EnableError::NoMemory => Error::Again,
+            _ => {
+                crate::say!("swap.fds: {e}");
+                Error::Fault
+            }
+        })?;
+    }
+    let fds = swap::fds();
+    // SAFETY: a slice of c_int is plain bytes.
+    let bytes = unsafe { core::slice::from_raw_parts(fds.as_ptr().cast::<u8>(), core::mem::size_of_val(fds)) };
+    // SAFETY: forwarded contract.
+    unsafe { req.read_bytes(bytes) }
 }

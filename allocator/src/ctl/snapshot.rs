@@ -106,6 +106,8 @@ pub struct Snapshot {
     pub allocated: usize,
     pub active: usize,
     pub mapped: usize,
+    /// `swap.avail`.
+    pub swap_avail: usize,
 }
 
 // SAFETY: the pointers are to base memory, reached only under the ctl lock.
@@ -190,6 +192,10 @@ impl Snapshot {
         self.allocated = allocated + self.huge.allocated;
         self.active = (pactive << crate::size_classes::LG_PAGE) + self.huge.allocated;
         self.mapped = self.chunks_current << g.sc.lg_chunk;
+        #[cfg(feature = "swap")]
+        {
+            self.swap_avail = crate::chunk::swap::avail();
+        }
         self.epoch += 1;
     }
 }
@@ -261,6 +267,7 @@ fn make() -> Option<Snapshot> {
         allocated: 0,
         active: 0,
         mapped: 0,
+        swap_avail: 0,
     })
 }
 

@@ -19,7 +19,8 @@ fn every_leaf_reads_with_its_size_and_refuses_a_write() {
     assert!(names.len() > if cfg!(feature = "stats") { 100 } else { 50 });
     for (template, info) in names {
         let name = template.replace("<i>", "0").replace("<j>", "0");
-        if info.access == Access::WriteOnly || info.access == Access::None || info.ty == CType::BoolArray {
+        let array = matches!(info.ty, CType::BoolArray | CType::IntArray);
+        if info.access == Access::WriteOnly || info.access == Access::None || array {
             continue;
         }
         let mut buf = [0u8; 16];
@@ -54,7 +55,10 @@ fn lookups_reject_what_the_tree_lacks() {
         "arenas.bin.x.size",
         "arenas.bin.-1.size",
         "prof.active",
+        #[cfg(not(feature = "swap"))]
         "swap.fds",
+        #[cfg(not(feature = "swap"))]
+        "opt.overcommit",
     ] {
         assert_eq!(read_raw(bad, &mut buf).0, Err(Error::NoEnt), "{bad:?}");
     }
@@ -162,7 +166,8 @@ fn config_reports_the_build() {
     assert_eq!(typed::config::stats::read(), Ok(cfg!(feature = "stats")));
     assert_eq!(typed::config::fill::read(), Ok(cfg!(feature = "fill")));
     assert_eq!(typed::config::prof::read(), Ok(false));
-    assert_eq!(typed::config::swap::read(), Ok(false));
+    assert_eq!(typed::config::swap::read(), Ok(cfg!(feature = "swap")));
+    assert_eq!(typed::config::dss::read(), Ok(cfg!(feature = "dss")));
     assert_eq!(typed::version().map(|v| v.starts_with("2.2.1")), Ok(true));
 }
 
@@ -183,7 +188,31 @@ fn describe_and_walk_agree() {
         ("opt.junk", cfg!(feature = "fill")),
         ("opt.lg_tcache_max", cfg!(feature = "tcache")),
         ("arenas.tspace_min", cfg!(feature = "tiny")),
+        ("swap.fds", cfg!(feature = "swap")),
+        ("swap.avail", cfg!(all(feature = "swap", feature = "stats"))),
+        ("opt.overcommit", cfg!(feature = "swap")),
     ] {
         assert_eq!(seen.iter().any(|n| n == name), built, "{name}");
     }
+}
+
+/// The swap names before any file is given; enabling is left to `tests/swap.rs`, whose every
+/// case runs in a process of its own (it cannot be undone).
+#[test]
+#[cfg(feature = "swap")]
+fn swap_names_before_any_file() {
+    use typed::swap;
+    assert_eq!(describe(b"swap.fds"), Ok(Info { ty: CType::IntArray, access: Access::ReadWrite }));
+    assert_eq!(swap::nfds::read(), Ok(0));
+    assert_eq!(swap::fds(&mut []), Ok(()));
+    assert_eq!(swap::fds(&mut [0]), Err(Error::Inval));
+    assert_eq!(typed::opt::overcommit::read(), Ok(true));
+    assert_eq!(swap::set_fds(&[]), Err(Error::Inval));
+    // A descriptor this process cannot have open (beyond any rlimit).
+    assert_eq!(swap::set_fds(&[i32::MAX]), Err(Error::Fault));
+    assert_eq!(swap::set_fds(&[-1, 0]), Err(Error::Fault));
+    assert_eq!(typed::write(c"swap.prezeroed", 7u32), Err(Error::Inval));
+    assert_eq!(swap::nfds::read(), Ok(0), "failed writes leave no descriptor");
+    #[cfg(feature = "stats")]
+    assert_eq!(swap::avail::read(), Ok(0));
 }

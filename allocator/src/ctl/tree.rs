@@ -5,7 +5,8 @@
 //! access (`rw`, `r-`, `-w`, `--`) and a handler: a pure value, a value from the statistics
 //! snapshot (read under the ctl lock), or a custom function for names with side effects. Names
 //! the build leaves out (features off) are absent, so they answer ENOENT as jemalloc 2.2.1 built
-//! without them does; `prof.*` and `swap.*` are never built. No lock of its own: all read-only.
+//! without them does; `prof.*` is never built, `swap.*` and `opt.overcommit` only with the
+//! `swap` feature. No lock of its own: all read-only.
 
 use super::leaves;
 use super::snapshot::Snapshot;
@@ -27,6 +28,8 @@ pub enum CType {
     SizePtr,
     U64Ptr,
     BoolArray,
+    /// `int *`: an array of descriptors (`swap.fds`).
+    IntArray,
     Void,
 }
 
@@ -44,17 +47,19 @@ impl CType {
             CType::SizePtr => "size_t *",
             CType::U64Ptr => "uint64_t *",
             CType::BoolArray => "bool *",
+            CType::IntArray => "int *",
             CType::Void => "void",
         }
     }
 
-    /// Bytes of one value (of one element, for `bool *` arrays); 0 for `void`.
+    /// Bytes of one value (of one element, for `bool *` and `int *` arrays); 0 for `void`.
     pub fn size(self) -> usize {
         use core::mem::size_of;
         match self {
             CType::Bool | CType::BoolArray => size_of::<bool>(),
             CType::Size | CType::Ssize | CType::Str | CType::SizePtr | CType::U64Ptr => size_of::<usize>(),
             CType::Unsigned | CType::U32 => size_of::<u32>(),
+            CType::IntArray => size_of::<core::ffi::c_int>(),
             CType::U64 => size_of::<u64>(),
             CType::Void => 0,
         }
@@ -178,7 +183,7 @@ pub const VERSION: &core::ffi::CStr = c"2.2.1-0-jemalloc-rs";
 
 const CONFIG: &[Node] = &[
     ro!("debug", Bool, |_| cfg!(feature = "debug")),
-    ro!("dss", Bool, |_| false),
+    ro!("dss", Bool, |_| cfg!(feature = "dss")),
     ro!("dynamic_page_shift", Bool, |_| false),
     ro!("fill", Bool, |_| cfg!(feature = "fill")),
     ro!("lazy_lock", Bool, |_| false),
@@ -186,7 +191,7 @@ const CONFIG: &[Node] = &[
     ro!("prof_libgcc", Bool, |_| false),
     ro!("prof_libunwind", Bool, |_| false),
     ro!("stats", Bool, |_| cfg!(feature = "stats")),
-    ro!("swap", Bool, |_| false),
+    ro!("swap", Bool, |_| cfg!(feature = "swap")),
     ro!("sysv", Bool, |_| cfg!(feature = "sysv")),
     ro!("tcache", Bool, |_| cfg!(feature = "tcache")),
     ro!("tiny", Bool, |_| cfg!(feature = "tiny")),
@@ -217,6 +222,8 @@ const OPT: &[Node] = &[
     ro!("lg_tcache_gc_sweep", Ssize, |_| g().opts.lg_tcache_gc_sweep),
     #[cfg(feature = "tcache")]
     ro!("lg_tcache_max", Size, |_| g().opts.lg_tcache_max),
+    #[cfg(feature = "swap")]
+    ro!("overcommit", Bool, |_| g().opts.overcommit),
 ];
 
 #[cfg(feature = "tcache")]
@@ -391,6 +398,16 @@ const STATS: &[Node] = &[
     indexed("arenas", &STATS_ARENAS_I),
 ];
 
+#[cfg(feature = "swap")]
+const SWAP: &[Node] = &[
+    #[cfg(feature = "stats")]
+    stat!("avail", Size, |s, _| s.swap_avail),
+    custom("prezeroed", CType::Bool, Access::ReadWrite, leaves::swap_prezeroed),
+    ro!("nfds", Size, |_| crate::chunk::swap::fds().len()),
+    // The manual marks it r-, yet writing it is how a program hands its files over.
+    custom("fds", CType::IntArray, Access::ReadWrite, leaves::swap_fds),
+];
+
 /// The root of the tree.
 pub const ROOT: &[Node] = &[
     ro!("version", Str, |_| VERSION.as_ptr()),
@@ -402,4 +419,6 @@ pub const ROOT: &[Node] = &[
     named("opt", OPT),
     named("arenas", ARENAS),
     named("stats", STATS),
+    #[cfg(feature = "swap")]
+    named("swap", SWAP),
 ];

@@ -269,6 +269,31 @@ pub mod opt {
         tcache: c"opt.tcache", bool, r;
         lg_tcache_gc_sweep: c"opt.lg_tcache_gc_sweep", isize, r;
         lg_tcache_max: c"opt.lg_tcache_max", usize, r;
+        overcommit: c"opt.overcommit", bool, r;
+    }
+}
+
+pub mod swap {
+    use super::*;
+    names! {
+        avail: c"swap.avail", usize, r;
+        prezeroed: c"swap.prezeroed", bool, r w;
+        nfds: c"swap.nfds", usize, r;
+    }
+
+    /// Writes `swap.fds`: maps the files behind `fds` as the swap region.
+    pub fn set_fds(fds: &[i32]) -> Result<()> {
+        let req = Req { oldp: ptr::null_mut(), oldlenp: ptr::null_mut(), newp: fds.as_ptr().cast(), newlen: core::mem::size_of_val(fds) };
+        // SAFETY: newp holds newlen readable, aligned bytes; no old value wanted.
+        unsafe { super::super::by_name(b"swap.fds", &req) }
+    }
+
+    /// Reads `swap.fds` into `out`, which must hold exactly `swap.nfds` descriptors.
+    pub fn fds(out: &mut [i32]) -> Result<()> {
+        let mut len = core::mem::size_of_val(out);
+        let req = Req { oldp: out.as_mut_ptr().cast(), oldlenp: &mut len, newp: ptr::null(), newlen: 0 };
+        // SAFETY: out has len writable bytes.
+        unsafe { super::super::by_name(b"swap.fds", &req) }
     }
 }
 

@@ -157,7 +157,7 @@ static void general(const struct expect *e) {
     EXPECT_RO("config.prof_libgcc", bool, off);
     EXPECT_RO("config.prof_libunwind", bool, off);
     EXPECT_RO("config.stats", bool, on);
-    EXPECT_RO("config.swap", bool, off);
+    EXPECT_RO("config.swap", bool, on);
     EXPECT_RO("config.sysv", bool, on);
     EXPECT_RO("config.tcache", bool, on);
     EXPECT_RO("config.tiny", bool, on);
@@ -180,7 +180,29 @@ static void general(const struct expect *e) {
     EXPECT_RO("opt.tcache", bool, on);
     EXPECT_RO("opt.lg_tcache_gc_sweep", ssize_t, 13);
     EXPECT_RO("opt.lg_tcache_max", size_t, 15);
-    /* Not built, as in jemalloc 2.2.1 configured without --enable-prof and --enable-swap. */
+    /* Swap files (--enable-swap): present, none in use. */
+    EXPECT_RO("opt.overcommit", bool, on);
+    EXPECT_RO("swap.avail", size_t, 0);
+    EXPECT_RO("swap.nfds", size_t, 0);
+    {
+        bool z = true, old = true;
+        size_t zlen = sizeof(old);
+        CHECK(mallctl("swap.prezeroed", &old, &zlen, &z, sizeof(z)) == 0 && !old, "swap.prezeroed is rw, false");
+        CHECK(mallctl("swap.prezeroed", &old, &zlen, NULL, 0) == 0 && old, "swap.prezeroed reads what was written");
+        z = false;
+        CHECK(mallctl("swap.prezeroed", NULL, NULL, &z, sizeof(z)) == 0, "swap.prezeroed reset");
+        CHECK(mallctl("swap.prezeroed", NULL, NULL, &z, 4) == EINVAL, "swap.prezeroed newlen 4 is not EINVAL");
+        int fds[2] = {-1, -1};
+        size_t flen = 0;
+        CHECK(mallctl("swap.fds", fds, &flen, NULL, 0) == 0, "swap.fds reads no descriptors");
+        flen = sizeof(int);
+        CHECK(mallctl("swap.fds", fds, &flen, NULL, 0) == EINVAL, "swap.fds read of one descriptor is not EINVAL");
+        CHECK(mallctl("swap.fds", NULL, NULL, fds, 3) == EINVAL, "swap.fds newlen 3 is not EINVAL");
+        CHECK(mallctl("swap.fds", NULL, NULL, fds, 0) == EINVAL, "swap.fds newlen 0 is not EINVAL");
+        CHECK(mallctl("swap.fds", NULL, NULL, fds, sizeof(int)) == EFAULT, "swap.fds of a closed descriptor is not EFAULT");
+        EXPECT_RO("swap.nfds", size_t, 0);
+    }
+    /* Not built, as in jemalloc 2.2.1 configured without --enable-prof. */
     noent("opt.prof");
     noent("opt.prof_prefix");
     noent("opt.lg_prof_bt_max");
@@ -191,14 +213,9 @@ static void general(const struct expect *e) {
     noent("opt.lg_prof_interval");
     noent("opt.prof_gdump");
     noent("opt.prof_leak");
-    noent("opt.overcommit");
     noent("prof.active");
     noent("prof.dump");
     noent("prof.interval");
-    noent("swap.avail");
-    noent("swap.prezeroed");
-    noent("swap.nfds");
-    noent("swap.fds");
     noent("bogus");
     noent("opt");
     noent("opt.");

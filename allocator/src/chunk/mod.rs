@@ -1,0 +1,164 @@
+//! Chunks: chunk-aligned runs of 2^lg_chunk bytes, from the chunk sources, and the
+//! process-wide chunk statistics.
+//!
+//! Mirrors jemalloc 2.2.1 `chunk.c`. The sources, in the manual's order of preference: the
+//! swap files a program gave through `swap.fds` ([`swap`], Cargo feature `swap`), the data
+//! segment grown with sbrk ([`dss`], feature `dss`), and anonymous mmap ([`mmap`]). With swap
+//! files in use and `opt.overcommit` false, nothing but the files serves chunks.
+//!
+//! Entry points: [`alloc`] and [`dealloc`] for any chunk-aligned range; [`alloc_arena_chunk`]
+//! and [`release_arena_chunk`] for arena chunks (registered in the chunk registry,
+//! [`crate::rtree`]); [`purge`] for free pages inside a chunk; [`grow_in_place`] and
+//! [`relocate`] for huge objects. Every range [`alloc`] returns reads as zero: recycled
+//! ranges are zeroed when they are freed. No lock here: each source guards its own state, and
+//! the counters are atomics.
+
+#[cfg(any(feature = "swap", feature = "dss"))]
+pub(crate) mod extents;
+pub mod mmap;
+
+#[cfg(feature = "dss")]
+pub mod dss;
+#[cfg(feature = "swap")]
+pub mod swap;
+
+use crate::global::g;
+use crate::pages;
+use core::ptr;
+use core::sync::atomic::{AtomicUsize, Ordering};
+
+/// `stats.chunks.current`, `.total`, `.high` in chunks.
+pub static CURRENT: AtomicUsize = AtomicUsize::new(0);
+pub static TOTAL: AtomicUsize = AtomicUsize::new(0);
+pub static HIGH: AtomicUsize = AtomicUsize::new(0);
+
+/// `size` bytes (a multiple of the chunk size) aligned to `align` (a power of two, at least
+/// the chunk size), reading as zero; null when no source can serve them.
+pub fn alloc(size: usize, align: usize) -> *mut u8 {
+    #[cfg(feature = "swap")]
+    if swap::enabled() {
+        let p = swap::alloc(size, align);
+        if !p.is_null() || !g().opts.overcommit {
+            return p;
+        }
+    }
+    #[cfg(feature = "dss")]
+    {
+        let p = dss::alloc(size, align);
+        if !p.is_null() {
+            return p;
+        }
+    }
+    mmap::map_aligned(size, align)
+}
+
+/// Gives back `[p, p + size)`, a chunk-aligned range [`alloc`] returned (or part of one) that
+/// nobody uses any more, to the source it came from.
+pub fn dealloc(p: *mut u8, size: usize) {
+    #[cfg(feature = "swap")]
+    if swap::dealloc(p, size) {
+        return;
+    }
+    #[cfg(feature = "dss")]
+    if dss::dealloc(p, size) {
+        return;
+    }
+    mmap::unmap(p, size);
+}
+
+/// Whether `p` lies in an anonymous mapping of the mmap source: its pages can be extended by
+/// mapping next to them and moved with mremap.
+fn from_mmap(p: *const u8) -> bool {
+    #[cfg(feature = "swap")]
+    if swap::contains(p) {
+        return false;
+    }
+    #[cfg(feature = "dss")]
+    if dss::contains(p) {
+        return false;
+    }
+    let _ = p;
+    true
+}
+
+/// Gives the physical memory behind free pages `[p, p + size)` of a chunk back; they read as
+/// zero afterwards.
+pub fn purge(p: *mut u8, size: usize) {
+    #[cfg(feature = "swap")]
+    if swap::contains(p) {
+        swap::zero(p as usize, size);
+        return;
+    }
+    pages::purge(p, size);
+}
+
+/// Extends the range `[p, p + old)` to `new` bytes where it lies, if its source allows and
+/// the pages after it are free. The new pages read as zero.
+pub fn grow_in_place(p: *mut u8, old: usize, new: usize) -> bool {
+    from_mmap(p) && pages::map_exactly_at(p.wrapping_add(old), new - old)
+}
+
+/// Moves the first `len` bytes of the range `[old, old + old_size)` to `new` (a fresh range of
+/// at least `old_size` bytes from [`alloc`]) and gives the old range back: anonymous pages
+/// move with mremap, without copying; other sources' pages are copied.
+///
+/// # Safety
+/// Both ranges are the caller's; nothing else uses the old one.
+pub unsafe fn relocate(old: *mut u8, old_size: usize, new: *mut u8) {
+    if from_mmap(old) && from_mmap(new) && pages::remap_to(old, old_size, new, old_size) {
+        return;
+    }
+    // SAFETY: both ranges are the caller's and at least old_size bytes; they do not overlap.
+    unsafe { ptr::copy_nonoverlapping(old, new, old_size) };
+    dealloc(old, old_size);
+}
+
+/// Counts `n` chunks handed out.
+pub fn note_mapped(n: usize) {
+    if crate::stats::STATS {
+        let cur = CURRENT.fetch_add(n, Ordering::Relaxed) + n;
+        TOTAL.fetch_add(n, Ordering::Relaxed);
+        HIGH.fetch_max(cur, Ordering::Relaxed);
+    }
+}
+
+/// Counts `n` chunks given back.
+pub fn note_unmapped(n: usize) {
+    if crate::stats::STATS {
+        CURRENT.fetch_sub(n, Ordering::Relaxed);
+    }
+}
+
+/// A fresh arena chunk, registered in the chunk registry; null when out of memory.
+pub fn alloc_arena_chunk() -> *mut u8 {
+    let g = g();
+    let p = alloc(g.sc.chunk_size, g.sc.chunk_size);
+    if p.is_null() {
+        return p;
+    }
+    if !g.rtree.set(p as usize, p as usize) {
+        dealloc(p, g.sc.chunk_size);
+        return ptr::null_mut();
+    }
+    note_mapped(1);
+    p
+}
+
+/// Unregisters an arena chunk and gives it back to its source.
+pub fn release_arena_chunk(p: *mut u8) {
+    let g = g();
+    g.rtree.set(p as usize, 0);
+    dealloc(p, g.sc.chunk_size);
+    note_unmapped(1);
+}
+
+/// Calls `f` with each chunk-source lock, in acquisition order (for the fork handlers).
+pub(crate) fn for_each_lock(f: &mut dyn FnMut(&crate::mutex::RawMutex)) {
+    #[cfg(feature = "swap")]
+    swap::for_each_lock(f);
+    #[cfg(feature = "dss")]
+    f(dss::lock());
+    #[cfg(any(feature = "swap", feature = "dss"))]
+    f(extents::lock());
+    let _ = f;
+}
