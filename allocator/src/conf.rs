@@ -10,7 +10,7 @@
 
 use crate::say;
 use crate::size_classes::{self as sc};
-use core::ffi::c_char;
+use core::ffi::{c_char, CStr};
 
 /// Every `opt.*` of the manual.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -59,22 +59,34 @@ impl Default for Opts {
     }
 }
 
+/// The symbolic link read for options; `/etc/je_malloc.conf` in the prefixed build, as in 2.2.1.
+#[cfg(not(feature = "je_prefix"))]
+const LINK_NAME: &CStr = c"/etc/malloc.conf";
+#[cfg(feature = "je_prefix")]
+const LINK_NAME: &CStr = c"/etc/je_malloc.conf";
+/// The environment variable read for options; `JE_MALLOC_CONF` in the prefixed build, as in
+/// 2.2.1 (the upper-case prefix).
+#[cfg(not(feature = "je_prefix"))]
+const ENV_NAME: &CStr = c"MALLOC_CONF";
+#[cfg(feature = "je_prefix")]
+const ENV_NAME: &CStr = c"JE_MALLOC_CONF";
+
 /// Reads the three sources into `opts`.
 pub fn read_all(opts: &mut Opts) {
     // SAFETY: the pointer, when non-null, is the program's NUL-terminated malloc_conf string.
     if let Some(s) = unsafe { c_str(program_malloc_conf()) } {
-        parse(opts, s, "malloc_conf");
+        parse(opts, s, crate::c_name!("malloc_conf"));
     }
     let mut link = [0u8; 256];
     // SAFETY: readlink writes at most link.len() - 1 bytes into our buffer and takes a
     // NUL-terminated path.
-    let n = unsafe { libc::readlink(c"/etc/malloc.conf".as_ptr(), link.as_mut_ptr().cast(), link.len() - 1) };
+    let n = unsafe { libc::readlink(LINK_NAME.as_ptr(), link.as_mut_ptr().cast(), link.len() - 1) };
     if n > 0 {
-        parse(opts, &link[..n as usize], "/etc/malloc.conf");
+        parse(opts, &link[..n as usize], LINK_NAME.to_str().unwrap_or("/etc/malloc.conf"));
     }
     // SAFETY: getenv takes a NUL-terminated name and returns a NUL-terminated value or null.
-    if let Some(s) = unsafe { c_str(libc::getenv(c"MALLOC_CONF".as_ptr())) } {
-        parse(opts, s, "MALLOC_CONF");
+    if let Some(s) = unsafe { c_str(libc::getenv(ENV_NAME.as_ptr())) } {
+        parse(opts, s, ENV_NAME.to_str().unwrap_or("MALLOC_CONF"));
     }
 }
 
@@ -96,8 +108,8 @@ fn program_malloc_conf() -> *const c_char {
     // SAFETY: loads the address of a weak symbol from the GOT; no memory is written.
     unsafe {
         core::arch::asm!(
-            ".weak malloc_conf",
-            "mov {0}, qword ptr [rip + malloc_conf@GOTPCREL]",
+            concat!(".weak ", crate::c_name!("malloc_conf")),
+            concat!("mov {0}, qword ptr [rip + ", crate::c_name!("malloc_conf"), "@GOTPCREL]"),
             out(reg) slot,
             options(nostack, preserves_flags, readonly),
         );

@@ -21,6 +21,30 @@
 #![cfg_attr(not(test), no_std)]
 #![deny(unsafe_op_in_unsafe_fn)]
 
+/// The public C name of `$name` (a string literal): `"je_"` followed by it in a build with the
+/// feature `je_prefix` (jemalloc 2.2.1's `--with-jemalloc-prefix=je_`), else the name itself.
+/// The C library exports and the program's variables the engine reads (`malloc_conf`,
+/// `malloc_message`) are named through it.
+#[cfg(feature = "je_prefix")]
+#[macro_export]
+macro_rules! c_name {
+    ($name:literal) => {
+        concat!("je_", $name)
+    };
+}
+
+/// The public C name of `$name` (a string literal): `"je_"` followed by it in a build with the
+/// feature `je_prefix` (jemalloc 2.2.1's `--with-jemalloc-prefix=je_`), else the name itself.
+/// The C library exports and the program's variables the engine reads (`malloc_conf`,
+/// `malloc_message`) are named through it.
+#[cfg(not(feature = "je_prefix"))]
+#[macro_export]
+macro_rules! c_name {
+    ($name:literal) => {
+        $name
+    };
+}
+
 pub mod api;
 pub mod arena;
 pub mod base;

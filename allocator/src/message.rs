@@ -65,8 +65,8 @@ fn program_malloc_message() -> Option<*const Option<MessageFn>> {
     // SAFETY: loads the address of a weak symbol from the GOT; no memory is written.
     unsafe {
         core::arch::asm!(
-            ".weak malloc_message",
-            "mov {0}, qword ptr [rip + malloc_message@GOTPCREL]",
+            concat!(".weak ", crate::c_name!("malloc_message")),
+            concat!("mov {0}, qword ptr [rip + ", crate::c_name!("malloc_message"), "@GOTPCREL]"),
             out(reg) slot,
             options(nostack, preserves_flags, readonly),
         );

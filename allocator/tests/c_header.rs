@@ -1,5 +1,5 @@
 //! `include/jemalloc/jemalloc.h` and the library's exports: the header compiles in strict C
-//! and C++ modes, its constants are the engine's, the library exports exactly the manual's
+//! and C++ modes (unprefixed and with `JEMALLOC_PREFIX_JE`), its constants are the engine's, the library exports exactly the manual's
 //! API, and the manual's `mallctlnametomib()` example compiles and runs unchanged.
 
 mod common;
@@ -46,15 +46,18 @@ fn header_compiles_in_strict_c_and_cxx_modes() {
         ("c++", &["-x", "c++", "-std=c++17", "-pedantic"]),
     ];
     for (compiler, flags) in modes {
-        let out = run(
-            Command::new(compiler)
-                .args(*flags)
-                .args(["-Wall", "-Wextra", "-Werror", "-fsyntax-only", "-I"])
-                .arg(include_dir())
-                .arg(c_source("header_use.c")),
-            LIMIT,
-        );
-        assert_success(&out, &format!("{compiler} {}", flags.join(" ")));
+        for prefix in [&[][..], &["-DJEMALLOC_PREFIX_JE"][..]] {
+            let out = run(
+                Command::new(compiler)
+                    .args(*flags)
+                    .args(prefix)
+                    .args(["-Wall", "-Wextra", "-Werror", "-fsyntax-only", "-I"])
+                    .arg(include_dir())
+                    .arg(c_source("header_use.c")),
+                LIMIT,
+            );
+            assert_success(&out, &format!("{compiler} {} {}", flags.join(" "), prefix.join(" ")));
+        }
         // The C library's declarations first, as in most programs.
         let after_stdlib = b"#include <stdlib.h>\n#include <jemalloc/jemalloc.h>\n#include <stdlib.h>\n";
         let lang = if *compiler == "cc" { "c" } else { "c++" };

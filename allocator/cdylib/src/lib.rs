@@ -1,4 +1,6 @@
-//! `libjemalloc_rs.so`: the jemalloc 2.2.1 C API, unprefixed.
+//! `libjemalloc_rs.so`: the jemalloc 2.2.1 C API, unprefixed, or with the feature `je_prefix`
+//! prefixed with `je_` (`je_malloc`, `je_mallctl`, ..., as 2.2.1's
+//! `--with-jemalloc-prefix=je_`), for programs that use it beside the C library's malloc.
 //!
 //! Each export forwards to the engine crate's function of the same name; the engine does the
 //! work and never unwinds (this library is built with `panic = "abort"` in release, and an
@@ -13,7 +15,7 @@ use engine::{api, ctl};
 
 /// # Safety
 /// As C's `malloc`.
-#[no_mangle]
+#[export_name = engine::c_name!("malloc")]
 pub unsafe extern "C" fn malloc(size: usize) -> *mut c_void {
     // SAFETY: same contract.
     unsafe { api::malloc(size) }
@@ -21,7 +23,7 @@ pub unsafe extern "C" fn malloc(size: usize) -> *mut c_void {
 
 /// # Safety
 /// As C's `calloc`.
-#[no_mangle]
+#[export_name = engine::c_name!("calloc")]
 pub unsafe extern "C" fn calloc(n: usize, size: usize) -> *mut c_void {
     // SAFETY: same contract.
     unsafe { api::calloc(n, size) }
@@ -29,7 +31,7 @@ pub unsafe extern "C" fn calloc(n: usize, size: usize) -> *mut c_void {
 
 /// # Safety
 /// As POSIX `posix_memalign`.
-#[no_mangle]
+#[export_name = engine::c_name!("posix_memalign")]
 pub unsafe extern "C" fn posix_memalign(memptr: *mut *mut c_void, alignment: usize, size: usize) -> c_int {
     // SAFETY: same contract.
     unsafe { api::posix_memalign(memptr, alignment, size) }
@@ -37,7 +39,7 @@ pub unsafe extern "C" fn posix_memalign(memptr: *mut *mut c_void, alignment: usi
 
 /// # Safety
 /// As C11 `aligned_alloc`.
-#[no_mangle]
+#[export_name = engine::c_name!("aligned_alloc")]
 pub unsafe extern "C" fn aligned_alloc(alignment: usize, size: usize) -> *mut c_void {
     // SAFETY: same contract.
     unsafe { api::aligned_alloc(alignment, size) }
@@ -45,7 +47,7 @@ pub unsafe extern "C" fn aligned_alloc(alignment: usize, size: usize) -> *mut c_
 
 /// # Safety
 /// As `memalign`.
-#[no_mangle]
+#[export_name = engine::c_name!("memalign")]
 pub unsafe extern "C" fn memalign(alignment: usize, size: usize) -> *mut c_void {
     // SAFETY: same contract.
     unsafe { api::memalign(alignment, size) }
@@ -53,14 +55,16 @@ pub unsafe extern "C" fn memalign(alignment: usize, size: usize) -> *mut c_void 
 
 /// # Safety
 /// As `valloc`.
-#[no_mangle]
+#[export_name = engine::c_name!("valloc")]
 pub unsafe extern "C" fn valloc(size: usize) -> *mut c_void {
     // SAFETY: same contract.
     unsafe { api::valloc(size) }
 }
 
 /// # Safety
-/// As glibc's `pvalloc`.
+/// As glibc's `pvalloc`. Exported by the unprefixed build only, so that memory glibc's own
+/// `pvalloc` would return never reaches this library's `free`.
+#[cfg(not(feature = "je_prefix"))]
 #[no_mangle]
 pub unsafe extern "C" fn pvalloc(size: usize) -> *mut c_void {
     // SAFETY: same contract.
@@ -69,7 +73,7 @@ pub unsafe extern "C" fn pvalloc(size: usize) -> *mut c_void {
 
 /// # Safety
 /// As C's `realloc`.
-#[no_mangle]
+#[export_name = engine::c_name!("realloc")]
 pub unsafe extern "C" fn realloc(p: *mut c_void, size: usize) -> *mut c_void {
     // SAFETY: same contract.
     unsafe { api::realloc(p, size) }
@@ -77,7 +81,7 @@ pub unsafe extern "C" fn realloc(p: *mut c_void, size: usize) -> *mut c_void {
 
 /// # Safety
 /// As C's `free`.
-#[no_mangle]
+#[export_name = engine::c_name!("free")]
 pub unsafe extern "C" fn free(p: *mut c_void) {
     // SAFETY: same contract.
     unsafe { api::free(p) }
@@ -85,7 +89,7 @@ pub unsafe extern "C" fn free(p: *mut c_void) {
 
 /// # Safety
 /// As glibc's `malloc_usable_size`.
-#[no_mangle]
+#[export_name = engine::c_name!("malloc_usable_size")]
 pub unsafe extern "C" fn malloc_usable_size(p: *const c_void) -> usize {
     // SAFETY: same contract.
     unsafe { api::malloc_usable_size(p) }
@@ -93,7 +97,7 @@ pub unsafe extern "C" fn malloc_usable_size(p: *const c_void) -> usize {
 
 /// # Safety
 /// As the manual's `allocm`.
-#[no_mangle]
+#[export_name = engine::c_name!("allocm")]
 pub unsafe extern "C" fn allocm(p: *mut *mut c_void, rsize: *mut usize, size: usize, flags: c_int) -> c_int {
     // SAFETY: same contract.
     unsafe { api::allocm(p, rsize, size, flags) }
@@ -101,7 +105,7 @@ pub unsafe extern "C" fn allocm(p: *mut *mut c_void, rsize: *mut usize, size: us
 
 /// # Safety
 /// As the manual's `rallocm`.
-#[no_mangle]
+#[export_name = engine::c_name!("rallocm")]
 pub unsafe extern "C" fn rallocm(p: *mut *mut c_void, rsize: *mut usize, size: usize, extra: usize, flags: c_int) -> c_int {
     // SAFETY: same contract.
     unsafe { api::rallocm(p, rsize, size, extra, flags) }
@@ -109,7 +113,7 @@ pub unsafe extern "C" fn rallocm(p: *mut *mut c_void, rsize: *mut usize, size: u
 
 /// # Safety
 /// As the manual's `sallocm`.
-#[no_mangle]
+#[export_name = engine::c_name!("sallocm")]
 pub unsafe extern "C" fn sallocm(p: *const c_void, rsize: *mut usize, flags: c_int) -> c_int {
     // SAFETY: same contract.
     unsafe { api::sallocm(p, rsize, flags) }
@@ -117,7 +121,7 @@ pub unsafe extern "C" fn sallocm(p: *const c_void, rsize: *mut usize, flags: c_i
 
 /// # Safety
 /// As the manual's `dallocm`.
-#[no_mangle]
+#[export_name = engine::c_name!("dallocm")]
 pub unsafe extern "C" fn dallocm(p: *mut c_void, flags: c_int) -> c_int {
     // SAFETY: same contract.
     unsafe { api::dallocm(p, flags) }
@@ -125,7 +129,7 @@ pub unsafe extern "C" fn dallocm(p: *mut c_void, flags: c_int) -> c_int {
 
 /// # Safety
 /// As the manual's `mallctl`.
-#[no_mangle]
+#[export_name = engine::c_name!("mallctl")]
 pub unsafe extern "C" fn mallctl(
     name: *const c_char,
     oldp: *mut c_void,
@@ -139,7 +143,7 @@ pub unsafe extern "C" fn mallctl(
 
 /// # Safety
 /// As the manual's `mallctlnametomib`.
-#[no_mangle]
+#[export_name = engine::c_name!("mallctlnametomib")]
 pub unsafe extern "C" fn mallctlnametomib(name: *const c_char, mibp: *mut usize, miblenp: *mut usize) -> c_int {
     // SAFETY: same contract.
     unsafe { ctl::nametomib(name, mibp, miblenp) }
@@ -147,7 +151,7 @@ pub unsafe extern "C" fn mallctlnametomib(name: *const c_char, mibp: *mut usize,
 
 /// # Safety
 /// As the manual's `mallctlbymib`.
-#[no_mangle]
+#[export_name = engine::c_name!("mallctlbymib")]
 pub unsafe extern "C" fn mallctlbymib(
     mib: *const usize,
     miblen: usize,
@@ -162,7 +166,7 @@ pub unsafe extern "C" fn mallctlbymib(
 
 /// # Safety
 /// As the manual's `malloc_stats_print`.
-#[no_mangle]
+#[export_name = engine::c_name!("malloc_stats_print")]
 pub unsafe extern "C" fn malloc_stats_print(write_cb: Option<MessageFn>, cbopaque: *mut c_void, opts: *const c_char) {
     // SAFETY: same contract.
     unsafe { engine::stats_print::malloc_stats_print(write_cb, cbopaque, opts) }
@@ -172,12 +176,14 @@ pub unsafe extern "C" fn malloc_stats_print(write_cb: Option<MessageFn>, cbopaqu
 /// through the function it holds, which a program may replace by assigning it. The engine reads
 /// it afresh for each message (through the dynamic symbol, so a program's copy of the variable
 /// is the one read).
-#[no_mangle]
+#[export_name = engine::c_name!("malloc_message")]
+#[allow(non_upper_case_globals)]
 #[used]
 pub static mut malloc_message: Option<MessageFn> = Some(engine::message::write_stderr);
 
 /// The manual's `malloc_conf`: a program that defines its own `const char *malloc_conf`
 /// overrides this null default, and start-up reads the program's string first.
-#[no_mangle]
+#[export_name = engine::c_name!("malloc_conf")]
+#[allow(non_upper_case_globals)]
 #[used]
 pub static mut malloc_conf: *const c_char = core::ptr::null();

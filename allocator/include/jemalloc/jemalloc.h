@@ -7,6 +7,11 @@
  * their usual names, so linking the library or loading it with LD_PRELOAD replaces the C
  * library's allocator. The introspection functions (malloc_stats_print and the mallctl*
  * family) and the experimental *allocm API are jemalloc's own.
+ *
+ * As in 2.2.1, every name is declared through JEMALLOC_P(name), which is the name itself
+ * unless the program compiles against the prefixed build (JEMALLOC_PREFIX_JE; see
+ * jemalloc_defs.h, which also holds the configuration macros such as JEMALLOC_STATS and
+ * LG_SIZEOF_PTR).
  */
 #ifndef JEMALLOC_H_
 #define JEMALLOC_H_
@@ -14,6 +19,11 @@
 #include <limits.h>
 #include <stddef.h>
 #include <strings.h>
+
+#include "jemalloc_defs.h"
+#ifndef JEMALLOC_P
+#define JEMALLOC_P(s) s
+#endif
 
 #ifdef __cplusplus
 extern "C" {
@@ -62,44 +72,38 @@ extern "C" {
 #define JEMALLOC_NOTHROW
 #endif
 
-#if defined(__GNUC__)
-#define JEMALLOC_ATTR(s) __attribute__((s))
-#else
-#define JEMALLOC_ATTR(s)
-#endif
-
 /* Options string compiled into the program; see the TUNING section of the manual. */
-extern const char *malloc_conf;
+extern const char *JEMALLOC_P(malloc_conf);
 /* Where the allocator writes warnings, errors and statistics; stderr by default. */
-extern void (*malloc_message)(void *cbopaque, const char *s);
+extern void (*JEMALLOC_P(malloc_message))(void *cbopaque, const char *s);
 
-void *malloc(size_t size) JEMALLOC_NOTHROW JEMALLOC_ATTR(malloc);
-void *calloc(size_t number, size_t size) JEMALLOC_NOTHROW JEMALLOC_ATTR(malloc);
-int posix_memalign(void **ptr, size_t alignment, size_t size) JEMALLOC_NOTHROW
+void *JEMALLOC_P(malloc)(size_t size) JEMALLOC_NOTHROW JEMALLOC_ATTR(malloc);
+void *JEMALLOC_P(calloc)(size_t number, size_t size) JEMALLOC_NOTHROW JEMALLOC_ATTR(malloc);
+int JEMALLOC_P(posix_memalign)(void **ptr, size_t alignment, size_t size) JEMALLOC_NOTHROW
     JEMALLOC_ATTR(nonnull(1));
-void *aligned_alloc(size_t alignment, size_t size) JEMALLOC_NOTHROW JEMALLOC_ATTR(malloc);
-void *realloc(void *ptr, size_t size) JEMALLOC_NOTHROW;
-void free(void *ptr) JEMALLOC_NOTHROW;
-void *memalign(size_t alignment, size_t size) JEMALLOC_NOTHROW JEMALLOC_ATTR(malloc);
-void *valloc(size_t size) JEMALLOC_NOTHROW JEMALLOC_ATTR(malloc);
+void *JEMALLOC_P(aligned_alloc)(size_t alignment, size_t size) JEMALLOC_NOTHROW JEMALLOC_ATTR(malloc);
+void *JEMALLOC_P(realloc)(void *ptr, size_t size) JEMALLOC_NOTHROW;
+void JEMALLOC_P(free)(void *ptr) JEMALLOC_NOTHROW;
+void *JEMALLOC_P(memalign)(size_t alignment, size_t size) JEMALLOC_NOTHROW JEMALLOC_ATTR(malloc);
+void *JEMALLOC_P(valloc)(size_t size) JEMALLOC_NOTHROW JEMALLOC_ATTR(malloc);
 
-size_t malloc_usable_size(const void *ptr) JEMALLOC_NOTHROW;
-void malloc_stats_print(void (*write_cb)(void *, const char *), void *cbopaque,
+size_t JEMALLOC_P(malloc_usable_size)(const void *ptr) JEMALLOC_NOTHROW;
+void JEMALLOC_P(malloc_stats_print)(void (*write_cb)(void *, const char *), void *cbopaque,
     const char *opts) JEMALLOC_NOTHROW;
-int mallctl(const char *name, void *oldp, size_t *oldlenp, void *newp, size_t newlen)
+int JEMALLOC_P(mallctl)(const char *name, void *oldp, size_t *oldlenp, void *newp, size_t newlen)
     JEMALLOC_NOTHROW;
-int mallctlnametomib(const char *name, size_t *mibp, size_t *miblenp) JEMALLOC_NOTHROW;
-int mallctlbymib(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp, void *newp,
+int JEMALLOC_P(mallctlnametomib)(const char *name, size_t *mibp, size_t *miblenp) JEMALLOC_NOTHROW;
+int JEMALLOC_P(mallctlbymib)(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp, void *newp,
     size_t newlen) JEMALLOC_NOTHROW;
 
 /* The experimental API. */
-int allocm(void **ptr, size_t *rsize, size_t size, int flags) JEMALLOC_NOTHROW
+int JEMALLOC_P(allocm)(void **ptr, size_t *rsize, size_t size, int flags) JEMALLOC_NOTHROW
     JEMALLOC_ATTR(nonnull(1));
-int rallocm(void **ptr, size_t *rsize, size_t size, size_t extra, int flags) JEMALLOC_NOTHROW
+int JEMALLOC_P(rallocm)(void **ptr, size_t *rsize, size_t size, size_t extra, int flags) JEMALLOC_NOTHROW
     JEMALLOC_ATTR(nonnull(1));
-int sallocm(const void *ptr, size_t *rsize, int flags) JEMALLOC_NOTHROW
+int JEMALLOC_P(sallocm)(const void *ptr, size_t *rsize, int flags) JEMALLOC_NOTHROW
     JEMALLOC_ATTR(nonnull(1));
-int dallocm(void *ptr, int flags) JEMALLOC_NOTHROW JEMALLOC_ATTR(nonnull(1));
+int JEMALLOC_P(dallocm)(void *ptr, int flags) JEMALLOC_NOTHROW JEMALLOC_ATTR(nonnull(1));
 
 #ifdef __cplusplus
 }

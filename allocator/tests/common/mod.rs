@@ -49,22 +49,39 @@ pub fn scratch_dir(name: &str) -> PathBuf {
 /// `libjemalloc_rs.so`, built once per test binary.
 pub fn so_path() -> &'static Path {
     static SO: OnceLock<PathBuf> = OnceLock::new();
-    SO.get_or_init(|| {
-        let target = target_tmp().parent().expect("CARGO_TARGET_TMPDIR has a parent").join("preload-so");
-        let workspace = crate_dir().parent().expect("the crate lives in the workspace");
-        let out = Command::new(env!("CARGO"))
-            .current_dir(workspace)
-            .args(["build", "--release", "-p", "jemalloc_rs_cdylib", "--target-dir"])
-            .arg(&target)
-            .env_remove("LD_PRELOAD")
-            .stdin(Stdio::null())
-            .output()
-            .expect("cannot run cargo");
-        assert!(out.status.success(), "building libjemalloc_rs.so failed:\n{}", String::from_utf8_lossy(&out.stderr));
-        let so = target.join("release").join("libjemalloc_rs.so");
-        assert!(so.is_file(), "cargo built no {}", so.display());
-        so
-    })
+    SO.get_or_init(|| build_so("preload-so", &[]))
+}
+
+/// The prefixed build of `libjemalloc_rs.so` (feature `je_prefix`: `je_malloc`, ...), in its own
+/// target directory, built once per test binary.
+pub fn prefixed_so_path() -> &'static Path {
+    static SO: OnceLock<PathBuf> = OnceLock::new();
+    SO.get_or_init(|| build_so("prefixed-so", &["--features", "je_prefix"]))
+}
+
+/// Builds the C library with `cargo_args` into `<target>/<dir>` and returns its path.
+fn build_so(dir: &str, cargo_args: &[&str]) -> PathBuf {
+    let target = target_tmp().parent().expect("CARGO_TARGET_TMPDIR has a parent").join(dir);
+    let workspace = crate_dir().parent().expect("the crate lives in the workspace");
+    let out = Command::new(env!("CARGO"))
+        .current_dir(workspace)
+        .args(["build", "--release", "-p", "jemalloc_rs_cdylib"])
+        .args(cargo_args)
+        .arg("--target-dir")
+        .arg(&target)
+        .env_remove("LD_PRELOAD")
+        .stdin(Stdio::null())
+        .output()
+        .expect("cannot run cargo");
+    assert!(
+        out.status.success(),
+        "building libjemalloc_rs.so {} failed:\n{}",
+        cargo_args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let so = target.join("release").join("libjemalloc_rs.so");
+    assert!(so.is_file(), "cargo built no {}", so.display());
+    so
 }
 
 /// How a C program gets the allocator's own symbols (`allocm`, ...).
