@@ -2,7 +2,8 @@
  * A program that uses the C library's malloc and the prefixed library's je_malloc in one
  * process: each allocator serves its own names, frees its own objects, and only je_* calls
  * move the prefixed library's counters.  Options come from je_malloc_conf (defined here) and
- * JE_MALLOC_CONF, never from MALLOC_CONF.  Compiled with -DJEMALLOC_PREFIX_JE only.
+ * JE_MALLOC_CONF, never from MALLOC_CONF, and messages go through je_malloc_message.
+ * Compiled with -DJEMALLOC_PREFIX_JE only.
  */
 #define	_GNU_SOURCE
 #include <dlfcn.h>
@@ -20,6 +21,16 @@
 
 /* The program's options for the prefixed library, as 2.2.1's je_malloc_conf. */
 const char *je_malloc_conf = "narenas:3";
+
+static size_t message_bytes;
+
+static void
+count_message(void *cbopaque, const char *s)
+{
+
+	(void)cbopaque;
+	message_bytes += strlen(s);
+}
 
 static const char *
 owner(const char *name)
@@ -110,6 +121,15 @@ main(void)
 		return (1);
 	}
 	printf("opt.lg_chunk %zu\n", lg_chunk);
+
+	/* The report goes through the program's je_malloc_message. */
+	je_malloc_message = count_message;
+	je_malloc_stats_print(NULL, NULL, NULL);
+	if (message_bytes < 100) {
+		fprintf(stderr, "je_malloc_message received %zu bytes of the "
+		    "report\n", message_bytes);
+		return (1);
+	}
 
 	fprintf(stderr, "Test end\n");
 	return (0);
