@@ -55,11 +55,11 @@
 /* JEMALLOC_TCACHE: thread-specific caches (Cargo feature tcache; config.tcache). */
 #define JEMALLOC_TCACHE
 
-/* JEMALLOC_DSS: chunks from sbrk(2) (config.dss). */
+/* JEMALLOC_DSS: chunks from sbrk(2) (Cargo feature dss, off by default; config.dss). */
 /* #undef JEMALLOC_DSS */
 
-/* JEMALLOC_SWAP: mmap()ed swap files (config.swap). */
-/* #undef JEMALLOC_SWAP */
+/* JEMALLOC_SWAP: mmap()ed swap files (Cargo feature swap; config.swap). */
+#define JEMALLOC_SWAP
 
 /* JEMALLOC_FILL: junk and zero filling (Cargo feature fill; config.fill). */
 #define JEMALLOC_FILL
