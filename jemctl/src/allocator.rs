@@ -196,13 +196,13 @@ fn lib_dirs() -> Vec<String> {
     ]
 }
 
-fn find_peer(file: &str) -> Option<PathBuf> {
+pub fn find_peer(file: &str) -> Option<PathBuf> {
     lib_dirs().into_iter().map(|d| Path::new(&d).join(file)).find(|p| p.is_file())
 }
 
 /// `$JEMCTL_SO`, else `libjemalloc_rs.so` beside this executable or in the release directory
 /// of the same target directory.
-fn own_so() -> Result<PathBuf> {
+pub fn own_so() -> Result<PathBuf> {
     if let Some(p) = std::env::var_os("JEMCTL_SO") {
         let p = PathBuf::from(p);
         if !p.is_file() {

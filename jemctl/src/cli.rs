@@ -2,6 +2,7 @@
 //! and one module under `cmd/`.
 
 use clap::{Args, Parser, Subcommand};
+use std::ffi::OsString;
 use std::path::PathBuf;
 
 #[derive(Parser, Debug)]
@@ -44,6 +45,9 @@ pub enum Command {
     /// Run a short, fixed suite on an allocator and compare it with the committed baseline;
     /// exit 1 if it regressed
     Gate(GateArgs),
+    /// Run a program under the heap profiler and report which code holds and leaks memory;
+    /// `jemctl prof show FILE.heap` reports on an existing dump
+    Prof(ProfArgs),
     /// Run one allocator on one workload and print the measurement as JSON (used by bench)
     #[command(name = "__run-one", hide = true)]
     RunOne(RunOneArgs),
@@ -343,6 +347,74 @@ fn tolerance_pct(s: &str) -> Result<f64, String> {
         Ok(v) if v > 0.0 && v <= 1000.0 => Ok(v),
         _ => Err(format!("'{s}' is not a percentage between 0 and 1000, like 15")),
     }
+}
+
+#[derive(Args, Debug)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+pub struct ProfArgs {
+    #[command(subcommand)]
+    pub command: Option<ProfCommand>,
+
+    /// Average bytes between samples, as a power of two (opt.lg_prof_sample): 0 records every
+    /// allocation and gives exact counts; 19 (512 KiB) costs little and gives estimates
+    #[arg(long, value_name = "LG", default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=40))]
+    pub sample: u32,
+
+    /// Where the program's heap dumps, the flame graphs and the report are written
+    #[arg(long, value_name = "DIR", default_value = "jemctl-prof")]
+    pub out: PathBuf,
+
+    /// Report what the program still holds at exit as leaked (opt.prof_leak)
+    #[arg(long)]
+    pub leaks: bool,
+
+    /// The allocator to profile with: jemalloc-rs (libjemalloc_rs.so) or jemalloc (Debian's
+    /// libjemalloc2, jemalloc 5)
+    #[arg(long, value_enum, default_value_t = ProfAllocator::JemallocRs)]
+    pub allocator: ProfAllocator,
+
+    /// Rows in each table of the report
+    #[arg(long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    pub top: u64,
+
+    /// The program to run, and its arguments (put `--` before them if they start with `-`)
+    #[arg(value_name = "PROGRAM", trailing_var_arg = true, required = true, num_args = 1..)]
+    pub program: Vec<OsString>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ProfAllocator {
+    JemallocRs,
+    Jemalloc,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ProfCommand {
+    /// Report on a heap dump already written (by jemalloc-rs, jemalloc 2.2.1 or jemalloc 5)
+    Show(ProfShowArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ProfShowArgs {
+    /// The dump: a .heap file
+    pub file: PathBuf,
+
+    /// The program's executable, read in place of the one the dump names (which may have
+    /// moved, been rebuilt, or lie on another machine)
+    #[arg(long, value_name = "PATH")]
+    pub binary: Option<PathBuf>,
+
+    /// Report what is in use as leaked (for a dump written at exit, `.f.heap`)
+    #[arg(long)]
+    pub leaks: bool,
+
+    /// Rows in each table of the report
+    #[arg(long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    pub top: u64,
+
+    /// Where the flame graphs are written (default: beside the dump)
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]

@@ -10,6 +10,7 @@ mod export;
 mod gate;
 mod layout;
 mod machine;
+mod prof;
 mod stats_cmd;
 mod trace;
 mod units;

@@ -2,6 +2,7 @@
 
 mod bench;
 mod gate;
+mod prof;
 mod record;
 mod replay;
 mod replay_one;
@@ -24,6 +25,7 @@ pub fn run(command: Command) -> anyhow::Result<()> {
         Command::Ctl(args) => crate::ctl_cmd::run(args),
         Command::Stats(args) => crate::stats_cmd::run(args),
         Command::Gate(args) => gate::run(args),
+        Command::Prof(args) => prof::run(args),
         Command::RunOne(args) => run_one::run(args),
         Command::Record(args) => record::run(args),
         Command::Trace(args) => trace::run(args),

@@ -1,0 +1,165 @@
+//! The text report of an analysed profile: totals, the top allocation sites by bytes in use
+//! and by bytes allocated, and the leak summary with the backtraces that leaked.
+
+use super::analysis::{Analysis, Site, INSIDE_ALLOCATOR};
+use super::dump::{Estimate, Format, Profile, Sampling};
+use crate::units;
+use comfy_table::{presets::UTF8_FULL_CONDENSED, CellAlignment, ContentArrangement, Table};
+use std::fmt::Write as _;
+
+pub struct Options {
+    /// Rows per table.
+    pub top: usize,
+    /// Treat what is in use as leaked (a dump written at exit) and show the leak summary.
+    pub leaks: bool,
+}
+
+/// Frames shown for each leaking backtrace.
+const LEAK_FRAMES: usize = 8;
+
+pub fn render(name: &str, profile: &Profile, analysis: &Analysis, options: &Options) -> String {
+    let mut out = String::new();
+    let format = match profile.format {
+        Format::Jemalloc2 => "jemalloc 2 format",
+        Format::Jemalloc5 => "jemalloc 5 format",
+    };
+    let _ = match profile.sampling {
+        Sampling::Every => writeln!(out, "{name}: {format}, every allocation recorded: the counts are exact"),
+        // Scaled by 1/(1-exp(-size)): no change a count can show.
+        Sampling::Rate(1) => writeln!(out, "{name}: {format}, every allocation recorded (heap_v2/1): the counts are exact"),
+        Sampling::Rate(rate) => writeln!(
+            out,
+            "{name}: {format}, one sample every {rate} bytes on average (heap_v2/{rate}): the counts are estimates, \
+             unsampled as pprof does (each backtrace's counts x 1/(1-exp(-average object size/{rate})))"
+        ),
+    };
+    let t = &analysis.total;
+    let _ = writeln!(
+        out,
+        "In use: {} ({} bytes) in {} objects, from {} backtraces",
+        bytes(t.inuse_bytes),
+        count(t.inuse_bytes),
+        count(t.inuse_objects),
+        analysis.stacks.iter().filter(|s| s.estimate.inuse_objects > 0.0).count()
+    );
+    let accumulated = profile.has_alloc_counts();
+    if accumulated {
+        let _ = writeln!(
+            out,
+            "Allocated since the start: {} ({} bytes) in {} objects",
+            bytes(t.alloc_bytes),
+            count(t.alloc_bytes),
+            count(t.alloc_objects)
+        );
+    } else {
+        let _ = writeln!(out, "Allocated since the start: not recorded (the dump was written without opt.prof_accum)");
+    }
+
+    out.push_str("\nTop allocation sites by bytes in use\n");
+    out.push_str(&site_table(analysis.top_sites(|e| e.inuse_bytes), options.top, t.inuse_bytes, |e| (e.inuse_bytes, e.inuse_objects)));
+    if accumulated {
+        out.push_str("\nTop allocation sites by bytes allocated\n");
+        out.push_str(&site_table(analysis.top_sites(|e| e.alloc_bytes), options.top, t.alloc_bytes, |e| {
+            (e.alloc_bytes, e.alloc_objects)
+        }));
+    }
+    if options.leaks {
+        out.push('\n');
+        out.push_str(&leaks(analysis, options.top));
+    }
+    out
+}
+
+fn site_table(sites: Vec<&Site>, top: usize, total: f64, pick: impl Fn(&Estimate) -> (f64, f64)) -> String {
+    if sites.is_empty() {
+        return "  (none)\n".to_string();
+    }
+    let mut t = Table::new();
+    t.load_preset(UTF8_FULL_CONDENSED).set_content_arrangement(ContentArrangement::Dynamic).set_header([
+        "bytes", "share", "objects", "function", "location",
+    ]);
+    for s in sites.iter().take(top) {
+        let (b, o) = pick(&s.estimate);
+        t.add_row([bytes(b), share(b, total), count(o), s.function.clone(), s.location.clone().unwrap_or_default()]);
+    }
+    for i in 0..3 {
+        if let Some(c) = t.column_mut(i) {
+            c.set_cell_alignment(CellAlignment::Right);
+        }
+    }
+    let mut out = format!("{t}\n");
+    if sites.len() > top {
+        let rest: f64 = sites[top..].iter().map(|s| pick(&s.estimate).0).sum();
+        let _ = writeln!(out, "  and {} more sites: {} ({})", sites.len() - top, bytes(rest), share(rest, total));
+    }
+    out
+}
+
+/// What 2.2.1 prints at exit with `opt.prof_leak` ("Leak summary: B bytes, N objects, C
+/// contexts"), then the backtraces that hold it, largest first.
+fn leaks(analysis: &Analysis, top: usize) -> String {
+    let t = &analysis.total;
+    let contexts = analysis.stacks.iter().filter(|s| s.sampled_inuse_objects != 0).count();
+    if t.inuse_bytes <= 0.0 {
+        return "Leak summary: no leaks, nothing allocated was in use at exit\n".to_string();
+    }
+    let mut out = format!(
+        "Leak summary: {}, {}, {}\n",
+        plural(t.inuse_bytes.round() as u64, "byte"),
+        plural(t.inuse_objects.round() as u64, "object"),
+        plural(contexts as u64, "context")
+    );
+    let mut leaking: Vec<_> = analysis.stacks.iter().filter(|s| s.estimate.inuse_bytes > 0.0).collect();
+    leaking.sort_by(|a, b| b.estimate.inuse_bytes.total_cmp(&a.estimate.inuse_bytes));
+    for s in leaking.iter().take(top) {
+        let e = &s.estimate;
+        let _ = writeln!(
+            out,
+            "  {} ({}) in {}, allocated at:",
+            bytes(e.inuse_bytes),
+            share(e.inuse_bytes, t.inuse_bytes),
+            plural(e.inuse_objects.round() as u64, "object")
+        );
+        if s.frames.is_empty() {
+            let _ = writeln!(out, "      {INSIDE_ALLOCATOR}");
+        }
+        for f in s.frames.iter().take(LEAK_FRAMES) {
+            match f.location() {
+                Some(l) => writeln!(out, "      {}  {l}", f.name()),
+                None => writeln!(out, "      {}", f.name()),
+            }
+            .ok();
+        }
+        if s.frames.len() > LEAK_FRAMES {
+            let _ = writeln!(out, "      ... {} more frames", s.frames.len() - LEAK_FRAMES);
+        }
+    }
+    if leaking.len() > top {
+        let _ = writeln!(out, "  and {} more leaking backtraces", leaking.len() - top);
+    }
+    out
+}
+
+fn plural(n: u64, word: &str) -> String {
+    if n == 1 {
+        format!("{n} {word}")
+    } else {
+        format!("{n} {word}s")
+    }
+}
+
+fn bytes(b: f64) -> String {
+    units::bytes(b.round().max(0.0) as u64)
+}
+
+fn count(n: f64) -> String {
+    format!("{}", n.round().max(0.0) as u64)
+}
+
+fn share(part: f64, total: f64) -> String {
+    if total > 0.0 {
+        format!("{:.1}%", 100.0 * part / total)
+    } else {
+        "-".to_string()
+    }
+}
