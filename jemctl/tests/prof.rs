@@ -9,7 +9,10 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 fn jemctl() -> Command {
-    Command::cargo_bin("jemctl").unwrap()
+    let mut c = Command::cargo_bin("jemctl").unwrap();
+    // Wide enough for every column, whatever the terminal.
+    c.args(["--width", "400"]);
+    c
 }
 
 fn scratch(name: &str) -> PathBuf {
@@ -60,7 +63,7 @@ fn row<'a>(report: &'a str, heading: &str, function: &str) -> Option<Vec<&'a str
     let table = table.split("\n\n").next()?;
     table
         .lines()
-        .map(|l| l.split(['│', '┆']).map(str::trim).filter(|c| !c.is_empty()).collect::<Vec<_>>())
+        .map(|l| l.split("  ").map(str::trim).filter(|c| !c.is_empty()).collect::<Vec<_>>())
         .find(|cells| cells.get(3) == Some(&function))
 }
 

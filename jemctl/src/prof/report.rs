@@ -3,8 +3,8 @@
 
 use super::analysis::{Analysis, Site, INSIDE_ALLOCATOR};
 use super::dump::{Estimate, Format, Profile, Sampling};
+use crate::layout::{self, Align, Choice, Column, Table};
 use crate::units;
-use comfy_table::{presets::UTF8_FULL_CONDENSED, CellAlignment, ContentArrangement, Table};
 use std::fmt::Write as _;
 
 pub struct Options {
@@ -23,16 +23,18 @@ pub fn render(name: &str, profile: &Profile, analysis: &Analysis, options: &Opti
         Format::Jemalloc2 => "jemalloc 2 format",
         Format::Jemalloc5 => "jemalloc 5 format",
     };
-    let _ = match profile.sampling {
-        Sampling::Every => writeln!(out, "{name}: {format}, every allocation recorded: the counts are exact"),
+    let source = match profile.sampling {
+        Sampling::Every => format!("{name}: {format}, every allocation recorded: the counts are exact"),
         // Scaled by 1/(1-exp(-size)): no change a count can show.
-        Sampling::Rate(1) => writeln!(out, "{name}: {format}, every allocation recorded (heap_v2/1): the counts are exact"),
-        Sampling::Rate(rate) => writeln!(
-            out,
+        Sampling::Rate(1) => format!("{name}: {format}, every allocation recorded (heap_v2/1): the counts are exact"),
+        Sampling::Rate(rate) => format!(
             "{name}: {format}, one sample every {rate} bytes on average (heap_v2/{rate}): the counts are estimates, \
              unsampled as pprof does (each backtrace's counts x 1/(1-exp(-average object size/{rate})))"
         ),
     };
+    for line in layout::wrap(&source, layout::width(), "  ") {
+        let _ = writeln!(out, "{line}");
+    }
     let t = &analysis.total;
     let _ = writeln!(
         out,
@@ -70,27 +72,34 @@ pub fn render(name: &str, profile: &Profile, analysis: &Analysis, options: &Opti
     out
 }
 
+/// The site tables' columns: where the width is short, the objects go first, then the
+/// location; the function always stays.
+const SITE_COLUMNS: [Column; 5] = [
+    Column::new("bytes", "bytes", Align::Right),
+    Column::new("share", "share", Align::Right),
+    Column::new("objects", "objects", Align::Right).yields(1),
+    Column::new("function", "function", Align::Left),
+    Column::new("location", "location", Align::Left).yields(2),
+];
+
 fn site_table(sites: Vec<&Site>, top: usize, total: f64, pick: impl Fn(&Estimate) -> (f64, f64)) -> String {
     if sites.is_empty() {
         return "  (none)\n".to_string();
     }
-    let mut t = Table::new();
-    t.load_preset(UTF8_FULL_CONDENSED).set_content_arrangement(ContentArrangement::Dynamic).set_header([
-        "bytes", "share", "objects", "function", "location",
-    ]);
+    let mut t = Table::new(SITE_COLUMNS.to_vec());
     for s in sites.iter().take(top) {
         let (b, o) = pick(&s.estimate);
-        t.add_row([bytes(b), share(b, total), count(o), s.function.clone(), s.location.clone().unwrap_or_default()]);
+        t.row(vec![bytes(b), share(b, total), count(o), s.function.clone(), s.location.clone().unwrap_or_default()]);
     }
-    for i in 0..3 {
-        if let Some(c) = t.column_mut(i) {
-            c.set_cell_alignment(CellAlignment::Right);
-        }
-    }
-    let mut out = format!("{t}\n");
+    let width = layout::width();
+    let rendered = t.render(&Choice::Default, width);
+    let mut out = rendered.text;
     if sites.len() > top {
         let rest: f64 = sites[top..].iter().map(|s| pick(&s.estimate).0).sum();
-        let _ = writeln!(out, "  and {} more sites: {} ({})", sites.len() - top, bytes(rest), share(rest, total));
+        let _ = writeln!(out, "and {} more sites: {} ({})", sites.len() - top, bytes(rest), share(rest, total));
+    }
+    if !rendered.left_out.is_empty() {
+        let _ = writeln!(out, "(left out to fit {width} columns: {})", rendered.left_out.join(", "));
     }
     out
 }
