@@ -89,6 +89,12 @@ pub fn run(args: ReplayArgs) -> Result<()> {
             units::bytes(peak)
         ));
     }
+    if let Some(r) = runs.first() {
+        notes.push(format!(
+            "peak RSS includes the replay's own copy of the trace, about {} (the RSS before the run); frag leaves it out.",
+            units::bytes(r.baseline_rss_bytes)
+        ));
+    }
     let per_call: Vec<String> = runs
         .iter()
         .map(|r| format!("{} {:.1} ns", r.allocator, if r.ops_per_sec > 0.0 { 1e9 / r.ops_per_sec } else { 0.0 }))

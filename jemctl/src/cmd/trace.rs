@@ -19,14 +19,17 @@ pub fn run(args: TraceArgs) -> Result<()> {
         Ok(()) => format!("live bytes over the trace: {}", svg.display()),
         Err(e) => format!("no chart: cannot write {}: {e:#}", svg.display()),
     };
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&summary)?);
+    let out = if args.json {
         eprintln!("{chart_note}");
+        serde_json::to_string_pretty(&summary)? + "\n"
     } else {
-        print!("{}", text(&summary));
-        println!("{chart_note}");
+        format!("{}{chart_note}\n", text(&summary))
+    };
+    // A reader that stops early (`| head`) is not an error.
+    match std::io::Write::write_all(&mut std::io::stdout().lock(), out.as_bytes()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(()),
     }
-    Ok(())
 }
 
 fn pct(part: u64, whole: u64) -> f64 {

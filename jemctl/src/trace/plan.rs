@@ -32,7 +32,8 @@ pub struct Step {
     /// The object this step frees or reallocates.
     pub old: u32,
     pub size: u64,
-    pub align: u64,
+    /// A power of two, at least 8 (aligned steps only).
+    pub align: u32,
 }
 
 #[derive(Clone, Debug)]
@@ -83,7 +84,7 @@ pub fn build(trace: &Trace, objects: &Objects) -> Plan {
                     Op::Allocm => Kind::Malloc,
                     _ => Kind::Aligned,
                 };
-                let align = e.align.max(8).next_power_of_two();
+                let align = e.align.clamp(8, 1 << 31).next_power_of_two() as u32;
                 Step { kind, obj, old: NONE, size, align }
             }
         };
