@@ -185,3 +185,44 @@ fn every_workload_runs_on_jemalloc_rs() {
     assert_eq!(names.len(), 14, "{names:?}");
     assert!(names.contains(&"huge") && names.contains(&"fragmentation"));
 }
+
+/// The prefixed build of the library (feature `je_prefix`, README "The prefixed build"), in its
+/// own target directory; built once per run of this test binary.
+fn prefixed_library() -> std::path::PathBuf {
+    let target = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).parent().unwrap().join("prefixed-so");
+    let workspace = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let out = std::process::Command::new(env!("CARGO"))
+        .current_dir(workspace)
+        .args(["build", "--release", "-p", "jemalloc_rs_cdylib", "--features", "je_prefix", "--target-dir"])
+        .arg(&target)
+        .env_remove("LD_PRELOAD")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "building the prefixed library failed:\n{}", String::from_utf8_lossy(&out.stderr));
+    target.join("release").join("libjemalloc_rs.so")
+}
+
+#[test]
+fn the_prefixed_library_is_measured_through_its_prefix() {
+    let lib = prefixed_library();
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("je.json");
+    jemctl()
+        .args(["bench", "--quick", "-w", "small-loop", "--threads", "1", "--repeat", "1", "-a"])
+        .arg(format!("{}:je_", lib.display()))
+        .arg("--json")
+        .arg(&json)
+        .assert()
+        .success();
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let run = &v["runs"][0];
+    assert!(run["allocator"].as_str().unwrap().ends_with(":je_"), "{run}");
+    assert!(run["ops_per_sec"].as_f64().unwrap() > 0.0, "{run}");
+    // Without the prefix there is no malloc to measure.
+    jemctl()
+        .args(["bench", "--quick", "-w", "small-loop", "-a"])
+        .arg(&lib)
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("does not export malloc"));
+}
