@@ -11,7 +11,7 @@
 use crate::chunk_map::{Chunk, LARGE, SMALL};
 use crate::global::{g, init};
 use crate::size_classes::{LG_PAGE, PAGE, PAGE_MASK};
-use crate::{arena::Arena, bin, huge, large, pages, tcache, thread};
+use crate::{arena::Arena, bin, huge, large, pages, prof, tcache, thread};
 use core::ffi::{c_int, c_void};
 use core::ptr;
 
@@ -134,6 +134,26 @@ fn note_deallocated(n: usize) {
 /// Allocates `size` (> 0) bytes from the thread's cache, its arena, or as a huge object.
 #[inline]
 fn imalloc(size: usize, zero: bool) -> *mut u8 {
+    if prof::on() {
+        return imalloc_prof(size, zero);
+    }
+    imalloc_plain(size, zero)
+}
+
+/// [`imalloc`] under the heap profiler: a sampled small object is promoted to one page when
+/// [`prof::promotes`], and its sample keeps the small class's size.
+#[cold]
+fn imalloc_prof(size: usize, zero: bool) -> *mut u8 {
+    let g = g();
+    let Some(usize_) = g.sc.usable_size(size) else { return imalloc_plain(size, zero) };
+    let ctx = prof::prepare(usize_);
+    let p = if !ctx.is_null() && usize_ <= g.sc.sspace_max && prof::promotes() { imalloc_plain(PAGE, zero) } else { imalloc_plain(size, zero) };
+    prof::record(p, usize_, ctx);
+    p
+}
+
+#[inline]
+fn imalloc_plain(size: usize, zero: bool) -> *mut u8 {
     let g = g();
     if size <= tcache::max_class() {
         let t = thread::tcache_or_create();
@@ -184,6 +204,18 @@ fn ipalloc(size: usize, alignment: usize, zero: bool) -> *mut u8 {
     if alignment <= PAGE && usize_ <= g.sc.arena_maxclass {
         return imalloc(usize_, zero);
     }
+    if prof::on() {
+        let ctx = prof::prepare(usize_);
+        let p = ipalloc_plain(usize_, alignment, zero);
+        prof::record(p, usize_, ctx);
+        return p;
+    }
+    ipalloc_plain(usize_, alignment, zero)
+}
+
+/// A large or huge object of `usize_` bytes (a usable size) aligned to `alignment`.
+fn ipalloc_plain(usize_: usize, alignment: usize, zero: bool) -> *mut u8 {
+    let g = g();
     let p = if usize_ <= g.sc.arena_maxclass {
         large::malloc_aligned(thread::arena(), usize_, alignment, zero)
     } else {
@@ -231,6 +263,9 @@ fn ifree(p: *mut u8) {
 /// Frees `p`, which `owner` describes: into the thread's cache when its class is cached,
 /// else straight back to its arena, or unmapped if huge.
 fn ifree_owned(p: *mut u8, owner: Owner) {
+    if prof::on() {
+        prof::freed(p, matches!(owner, Owner::Small(..)));
+    }
     let usize_ = owner.usable();
     junk_freed(p, usize_);
     note_deallocated(usize_);
@@ -319,6 +354,7 @@ fn irealloc(p: *mut u8, size: usize, alignment: usize, zero: bool) -> *mut u8 {
     if p as usize & (alignment - 1) == 0 {
         if let Some(new) = iralloc_in_place(owner, size, 0, zero) {
             account_resize(old, new);
+            prof_resized(p, owner, p, new);
             return p;
         }
         if let Owner::Huge(n) = owner {
@@ -327,7 +363,9 @@ fn irealloc(p: *mut u8, size: usize, alignment: usize, zero: bool) -> *mut u8 {
                 let q = unsafe { huge::ralloc_move(n, size, alignment) };
                 if !q.is_null() {
                     // SAFETY: the node was updated by ralloc_move.
-                    account_resize(old, unsafe { (*n).size });
+                    let new = unsafe { (*n).size };
+                    account_resize(old, new);
+                    prof_resized(p, owner, q, new);
                     return q;
                 }
             }
@@ -351,6 +389,23 @@ fn irealloc(p: *mut u8, size: usize, alignment: usize, zero: bool) -> *mut u8 {
     }
     ifree_owned(p, owner);
     q
+}
+
+/// Under the heap profiler, an object resized without the allocation paths (in place, or a
+/// huge object's pages moved) counts as freed and allocated again, as in jemalloc 2.2.1's
+/// `prof_realloc`. A small object stays as it is when samples are promoted (it cannot
+/// become a page in place), and is then neither sampled nor counted toward the next sample.
+fn prof_resized(old_p: *mut u8, owner: Owner, new_p: *mut u8, new: usize) {
+    if !prof::on() {
+        return;
+    }
+    let small = matches!(owner, Owner::Small(..));
+    prof::freed(old_p, small);
+    if small && prof::promotes() {
+        return;
+    }
+    let ctx = prof::prepare(new);
+    prof::record(new_p, new, ctx);
 }
 
 fn account_resize(old: usize, new: usize) {
@@ -658,7 +713,27 @@ unsafe fn free_slow(p: *mut c_void) {
 /// every object filled, which the slow paths do.
 pub fn fast_paths_allowed() -> bool {
     let o = &g().opts;
-    !(cfg!(feature = "fill") && (o.junk || o.zero))
+    !(cfg!(feature = "fill") && (o.junk || o.zero)) && !prof::on()
+}
+
+/// The functions through which callers enter the allocator, for the heap profiler's
+/// backtraces (which start at their callers).
+pub(crate) fn entry_points() -> [usize; 13] {
+    [
+        malloc as *const () as usize,
+        malloc_slow as *const () as usize,
+        calloc as *const () as usize,
+        posix_memalign as *const () as usize,
+        aligned_alloc as *const () as usize,
+        memalign as *const () as usize,
+        valloc as *const () as usize,
+        pvalloc as *const () as usize,
+        realloc as *const () as usize,
+        realloc_slow as *const () as usize,
+        allocm as *const () as usize,
+        rallocm as *const () as usize,
+        free_slow as *const () as usize,
+    ]
 }
 
 /// # Safety
@@ -735,9 +810,11 @@ pub unsafe extern "C" fn rallocm(inout: *mut *mut c_void, rsize: *mut usize, siz
         if p as usize & (alignment - 1) != 0 {
             return ALLOCM_ERR_NOT_MOVED;
         }
-        match iralloc_in_place(owner(p, "rallocm"), size, extra, zero) {
+        let owner = owner(p, "rallocm");
+        match iralloc_in_place(owner, size, extra, zero) {
             Some(new) => {
                 account_resize(old, new);
+                prof_resized(p, owner, p, new);
                 p
             }
             None => return ALLOCM_ERR_NOT_MOVED,
@@ -745,10 +822,12 @@ pub unsafe extern "C" fn rallocm(inout: *mut *mut c_void, rsize: *mut usize, siz
     } else {
         // A misaligned object must move: resizing it in place first would be wasted work and
         // would leave the resize out of the thread's counters.
-        let in_place = if p as usize & (alignment - 1) == 0 { iralloc_in_place(owner(p, "rallocm"), size, extra, zero) } else { None };
+        let owner = owner(p, "rallocm");
+        let in_place = if p as usize & (alignment - 1) == 0 { iralloc_in_place(owner, size, extra, zero) } else { None };
         match in_place {
             Some(new) => {
                 account_resize(old, new);
+                prof_resized(p, owner, p, new);
                 p
             }
             None => {

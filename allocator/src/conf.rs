@@ -31,6 +31,34 @@ pub struct Opts {
     pub lg_tcache_gc_sweep: isize,
     pub lg_tcache_max: usize,
     pub overcommit: bool,
+    /// The heap profiler's options (`opt.prof*`); see [`crate::prof`].
+    pub prof: bool,
+    /// `opt.prof_prefix`, NUL-terminated (at most [`PROF_PREFIX_MAX`] bytes before the NUL).
+    pub prof_prefix: [u8; PROF_PREFIX_MAX + 1],
+    pub lg_prof_bt_max: usize,
+    pub prof_active: bool,
+    pub lg_prof_sample: usize,
+    pub prof_accum: bool,
+    pub lg_prof_tcmax: isize,
+    pub lg_prof_interval: isize,
+    pub prof_gdump: bool,
+    pub prof_leak: bool,
+}
+
+/// Longest `opt.prof_prefix`, in bytes.
+pub const PROF_PREFIX_MAX: usize = 255;
+/// Largest `opt.lg_prof_bt_max`: backtraces of at most 128 frames, as in jemalloc 2.2.1.
+pub const LG_PROF_BT_MAX: usize = 7;
+
+const fn default_prof_prefix() -> [u8; PROF_PREFIX_MAX + 1] {
+    let mut a = [0u8; PROF_PREFIX_MAX + 1];
+    let s = b"jeprof";
+    let mut i = 0;
+    while i < s.len() {
+        a[i] = s[i];
+        i += 1;
+    }
+    a
 }
 
 impl Opts {
@@ -50,7 +78,23 @@ impl Opts {
         lg_tcache_gc_sweep: 13,
         lg_tcache_max: 15,
         overcommit: true,
+        prof: false,
+        prof_prefix: default_prof_prefix(),
+        lg_prof_bt_max: LG_PROF_BT_MAX,
+        prof_active: true,
+        lg_prof_sample: 0,
+        prof_accum: true,
+        lg_prof_tcmax: -1,
+        lg_prof_interval: -1,
+        prof_gdump: false,
+        prof_leak: false,
     };
+
+    /// `opt.prof_prefix` without its NUL.
+    pub fn prof_prefix(&self) -> &[u8] {
+        let n = self.prof_prefix.iter().position(|&b| b == 0).unwrap_or(PROF_PREFIX_MAX);
+        &self.prof_prefix[..n]
+    }
 }
 
 impl Default for Opts {
@@ -171,9 +215,18 @@ const BOOLS: &[&str] = &[
 ];
 const UNSIGNED: &[&str] = &["lg_qspace_max", "lg_cspace_max", "lg_chunk", "narenas", "lg_tcache_max"];
 const SIGNED: &[&str] = &["lg_dirty_mult", "lg_tcache_gc_sweep"];
+/// The profiler's options: known only when the `prof` feature builds the profiler, as in a
+/// jemalloc 2.2.1 configured without `--enable-prof`, where they are invalid pairs.
+const PROF_BOOLS: &[&str] = &["prof", "prof_active", "prof_accum", "prof_gdump", "prof_leak"];
+const PROF_OTHERS: &[&str] = &["prof_prefix", "lg_prof_bt_max", "lg_prof_sample", "lg_prof_tcmax", "lg_prof_interval"];
+
+fn prof_built() -> bool {
+    cfg!(feature = "prof")
+}
 
 fn known_key(key: &[u8]) -> bool {
     BOOLS.iter().chain(UNSIGNED).chain(SIGNED).any(|k| k.as_bytes() == key)
+        || prof_built() && PROF_BOOLS.iter().chain(PROF_OTHERS).any(|k| k.as_bytes() == key)
 }
 
 /// Sets `key` to `value`; false if the key is unknown or the value malformed or out of range.
@@ -182,6 +235,29 @@ fn apply(opts: &mut Opts, key: &[u8], value: &[u8]) -> bool {
         Ok(k) => k,
         Err(_) => return false,
     };
+    if prof_built() && key == "prof_prefix" {
+        if value.len() > PROF_PREFIX_MAX || value.contains(&0) {
+            return false;
+        }
+        opts.prof_prefix = [0; PROF_PREFIX_MAX + 1];
+        opts.prof_prefix[..value.len()].copy_from_slice(value);
+        return true;
+    }
+    if prof_built() && PROF_BOOLS.contains(&key) {
+        let v = match value {
+            b"true" => true,
+            b"false" => false,
+            _ => return false,
+        };
+        match key {
+            "prof" => opts.prof = v,
+            "prof_active" => opts.prof_active = v,
+            "prof_accum" => opts.prof_accum = v,
+            "prof_gdump" => opts.prof_gdump = v,
+            _ => opts.prof_leak = v,
+        }
+        return true;
+    }
     if BOOLS.contains(&key) {
         let v = match value {
             b"true" => true,
@@ -210,6 +286,10 @@ fn apply(opts: &mut Opts, key: &[u8], value: &[u8]) -> bool {
         "lg_tcache_max" if in_range(0, 63) => opts.lg_tcache_max = n as usize,
         "lg_dirty_mult" if in_range(-1, 63) => opts.lg_dirty_mult = n as isize,
         "lg_tcache_gc_sweep" if in_range(-1, 63) => opts.lg_tcache_gc_sweep = n as isize,
+        "lg_prof_bt_max" if prof_built() && in_range(0, LG_PROF_BT_MAX as i64) => opts.lg_prof_bt_max = n as usize,
+        "lg_prof_sample" if prof_built() && in_range(0, 63) => opts.lg_prof_sample = n as usize,
+        "lg_prof_tcmax" if prof_built() && in_range(-1, 63) => opts.lg_prof_tcmax = n as isize,
+        "lg_prof_interval" if prof_built() && in_range(-1, 63) => opts.lg_prof_interval = n as isize,
         _ => return false,
     }
     true
@@ -249,6 +329,13 @@ pub fn finish(opts: &mut Opts) {
         let ncpus = crate::pages::ncpus();
         opts.narenas = if ncpus > 1 { (ncpus * 4).min(crate::arena::MAX_ARENAS) } else { 1 };
     }
+    if opts.prof_leak && !opts.prof {
+        // As jemalloc 2.2.1: leak reporting turns the profiler on, without automatic dumps
+        // other than the final one that the report names.
+        opts.prof = true;
+        opts.prof_gdump = false;
+        opts.lg_prof_interval = -1;
+    }
     if opts.sysv && opts.xmalloc {
         say!("opt.sysv and opt.xmalloc are incompatible; ignoring sysv");
         opts.sysv = false;
@@ -278,6 +365,26 @@ mod tests {
         assert_eq!(parse_int(b"0"), Some(0));
         assert_eq!(parse_int(b"12a"), None);
         assert_eq!(parse_int(b"99999999999999999999"), None);
+    }
+
+    #[test]
+    fn profiler_options() {
+        let mut o = Opts::DEFAULT;
+        assert_eq!(o.prof_prefix(), b"jeprof");
+        parse(&mut o, b"prof:true,prof_prefix:/tmp/x,lg_prof_sample:19,lg_prof_bt_max:8,lg_prof_interval:30,prof_accum:false", "test");
+        if cfg!(feature = "prof") {
+            assert!(o.prof && !o.prof_accum);
+            assert_eq!(o.prof_prefix(), b"/tmp/x");
+            assert_eq!((o.lg_prof_sample, o.lg_prof_bt_max, o.lg_prof_interval), (19, 7, 30));
+            parse(&mut o, b"prof_prefix:", "test");
+            assert_eq!(o.prof_prefix(), b"");
+            let mut leak = Opts::DEFAULT;
+            parse(&mut leak, b"prof_leak:true,prof_gdump:true", "test");
+            finish(&mut leak);
+            assert!(leak.prof && leak.prof_leak && !leak.prof_gdump);
+        } else {
+            assert!(!o.prof);
+        }
     }
 
     #[test]

@@ -132,15 +132,18 @@ fn init_locked() -> bool {
     unsafe { libc::pthread_atfork(Some(prefork), Some(postfork_parent), Some(postfork_child)) };
     crate::tcache::boot();
     crate::thread::init_key();
+    crate::prof::boot();
     INITIALIZED.store(true, Ordering::Release);
     // After INITIALIZED: atexit may allocate, and that allocation must not re-enter start-up.
     crate::stats_print::register_at_exit();
+    crate::prof::register_at_exit();
     true
 }
 
 /// Every lock, in acquisition order.
 fn for_each_lock(mut f: impl FnMut(&RawMutex)) {
     f(crate::ctl::lock());
+    crate::prof::for_each_lock(&mut f);
     f(&INIT_LOCK);
     f(ARENAS_LOCK.raw());
     if is_initialized() {

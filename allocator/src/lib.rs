@@ -59,6 +59,7 @@ pub mod large;
 pub mod message;
 pub mod mutex;
 pub mod pages;
+pub mod prof;
 pub mod rtree;
 pub mod run_buckets;
 pub mod size_classes;
@@ -72,6 +73,17 @@ use core::alloc::{GlobalAlloc, Layout};
 /// The allocator as a Rust [`GlobalAlloc`].
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Jemalloc;
+
+/// The `GlobalAlloc` methods, which the heap profiler's backtraces treat as allocator entry
+/// points when they are not inlined.
+pub(crate) fn global_alloc_entry_points() -> [usize; 4] {
+    [
+        <Jemalloc as GlobalAlloc>::alloc as unsafe fn(&Jemalloc, Layout) -> *mut u8 as *const () as usize,
+        <Jemalloc as GlobalAlloc>::alloc_zeroed as unsafe fn(&Jemalloc, Layout) -> *mut u8 as *const () as usize,
+        <Jemalloc as GlobalAlloc>::realloc as unsafe fn(&Jemalloc, *mut u8, Layout, usize) -> *mut u8 as *const () as usize,
+        <Jemalloc as GlobalAlloc>::dealloc as unsafe fn(&Jemalloc, *mut u8, Layout) as *const () as usize,
+    ]
+}
 
 /// Whether plain `malloc` already gives `layout`'s alignment: every class of 16 bytes or more
 /// is 16-aligned, and the 8-byte class is 8-aligned.

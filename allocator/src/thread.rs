@@ -25,10 +25,16 @@ pub struct ThreadState {
     /// `thread.allocated` / `thread.deallocated`.
     pub allocated: u64,
     pub deallocated: u64,
+    /// The heap profiler's per-thread state (sampling countdown, backtrace cache); null until
+    /// the thread's first profiled allocation, and again once the thread is exiting.
+    pub prof: *mut crate::prof::Tdata,
     /// Whether the exit destructor is armed for this thread.
     armed: bool,
     /// The exit destructor has run: serve this thread without a cache from now on.
     exiting: bool,
+    /// The profiler is at work on this thread (a backtrace, a dump): allocations it causes are
+    /// not sampled, so the unwinder and the dump writer never re-enter it.
+    pub prof_busy: bool,
 }
 
 /// Bytes reserved for the thread state in the static TLS block.
@@ -110,6 +116,10 @@ extern "C" fn thread_exit(_value: *mut libc::c_void) {
     unsafe {
         (*s).exiting = true;
         (*s).fast_tcache = ptr::null_mut();
+        let tdata = core::mem::replace(&mut (*s).prof, ptr::null_mut());
+        if !tdata.is_null() {
+            crate::prof::thread_exit(tdata);
+        }
         let t = core::mem::replace(&mut (*s).tcache, ptr::null_mut());
         if !t.is_null() {
             tcache::destroy(t);
@@ -120,6 +130,13 @@ extern "C" fn thread_exit(_value: *mut libc::c_void) {
         }
         (*s).armed = false;
     }
+}
+
+/// Whether the calling thread's exit destructor has run.
+#[inline]
+pub fn exiting() -> bool {
+    // SAFETY: the thread's own state.
+    unsafe { (*state()).exiting }
 }
 
 /// The calling thread's arena, binding the thread to one on first use.

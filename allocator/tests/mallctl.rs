@@ -256,7 +256,7 @@ fn config_lines(lib: &Path) -> String {
 fn config_reports_what_the_build_contains() {
     let with = config_lines(library());
     for line in
-        ["config.stats=true", "config.fill=true", "config.tcache=true", "config.prof=false", "config.swap=true"]
+        ["config.stats=true", "config.fill=true", "config.tcache=true", "config.prof=true", "config.swap=true"]
     {
         assert!(with.lines().any(|l| l == line), "{line} missing from:\n{with}");
     }

@@ -187,3 +187,25 @@ pub static mut malloc_message: Option<MessageFn> = Some(engine::message::write_s
 #[allow(non_upper_case_globals)]
 #[used]
 pub static mut malloc_conf: *const c_char = core::ptr::null();
+
+/// Tells the heap profiler which functions are this library's entry points, so that its
+/// backtraces start at their callers. Runs when the library is loaded (before `main`); it
+/// only stores addresses.
+extern "C" fn register_entry_points() {
+    engine::prof::register_entry_points(&[
+        malloc as *const () as usize,
+        calloc as *const () as usize,
+        posix_memalign as *const () as usize,
+        aligned_alloc as *const () as usize,
+        memalign as *const () as usize,
+        valloc as *const () as usize,
+        pvalloc as *const () as usize,
+        realloc as *const () as usize,
+        allocm as *const () as usize,
+        rallocm as *const () as usize,
+    ]);
+}
+
+#[used]
+#[link_section = ".init_array"]
+static REGISTER_ENTRY_POINTS: extern "C" fn() = register_entry_points;

@@ -115,6 +115,7 @@ pub unsafe fn relocate(old: *mut u8, old_size: usize, new: *mut u8) {
 
 /// Counts `n` chunks handed out.
 pub fn note_mapped(n: usize) {
+    crate::prof::chunks_mapped(n);
     if crate::stats::STATS {
         let cur = CURRENT.fetch_add(n, Ordering::Relaxed) + n;
         TOTAL.fetch_add(n, Ordering::Relaxed);
@@ -124,6 +125,7 @@ pub fn note_mapped(n: usize) {
 
 /// Counts `n` chunks given back.
 pub fn note_unmapped(n: usize) {
+    crate::prof::chunks_unmapped(n);
     if crate::stats::STATS {
         CURRENT.fetch_sub(n, Ordering::Relaxed);
     }

@@ -1,7 +1,7 @@
 //! The mallctl names with side effects or unusual shapes: `epoch`, `tcache.flush`,
-//! `thread.arena`, `thread.*allocated*`, `arenas.initialized`, `arenas.purge`, the
-//! thread-cache bounds `arenas.tcache_max` / `arenas.nhbins`, and `swap.fds` /
-//! `swap.prezeroed`.
+//! `thread.arena`, `thread.*allocated*`, `prof.active`, `prof.dump`, `arenas.initialized`,
+//! `arenas.purge`, the thread-cache bounds `arenas.tcache_max` / `arenas.nhbins`, and
+//! `swap.fds` / `swap.prezeroed`.
 //!
 //! Mirrors the hand-written `*_ctl()` functions of jemalloc 2.2.1 `ctl.c`, with its error rules:
 //! EPERM for the wrong direction, EINVAL for a wrong length, EFAULT when a side effect fails
@@ -37,6 +37,38 @@ pub unsafe fn tcache_flush(_mib: &[usize], req: &Req) -> Result<()> {
     req.writeonly()?;
     crate::tcache::flush_current_thread();
     Ok(())
+}
+
+/// `prof.active` (bool, rw): whether sampling is on; settable whether or not `opt.prof` is.
+///
+/// # Safety
+/// The request's pointers are valid as `mallctl` requires.
+#[cfg(feature = "prof")]
+pub unsafe fn prof_active(_mib: &[usize], req: &Req) -> Result<()> {
+    let old = crate::prof::active();
+    // SAFETY: forwarded contract.
+    let new = unsafe { req.write::<bool>()? };
+    // SAFETY: forwarded contract.
+    unsafe { req.read(old)? };
+    if let Some(v) = new {
+        crate::prof::set_active(v);
+    }
+    Ok(())
+}
+
+/// `prof.dump` (const char *, -w): dumps a profile to the name written, or to the next
+/// `<prefix>.<pid>.<seq>.m<mseq>.heap` when the name is NULL or none is written. EFAULT when
+/// profiling is off or the file cannot be written.
+///
+/// # Safety
+/// The request's pointers are valid as `mallctl` requires; a name written is NUL-terminated.
+#[cfg(feature = "prof")]
+pub unsafe fn prof_dump(_mib: &[usize], req: &Req) -> Result<()> {
+    req.writeonly()?;
+    // SAFETY: forwarded contract.
+    let path = unsafe { req.write::<*const core::ffi::c_char>()? }.unwrap_or(core::ptr::null());
+    // SAFETY: path is null or the caller's NUL-terminated name.
+    unsafe { crate::prof::dump_now(path) }.map_err(|()| Error::Fault)
 }
 
 /// `thread.arena` (unsigned, rw): the calling thread's arena; writing binds it to another,

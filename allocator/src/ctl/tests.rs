@@ -54,7 +54,7 @@ fn lookups_reject_what_the_tree_lacks() {
         "nope",
         "arenas.bin.x.size",
         "arenas.bin.-1.size",
-        "prof.active",
+        "prof.nope",
         #[cfg(not(feature = "swap"))]
         "swap.fds",
         #[cfg(not(feature = "swap"))]
@@ -165,7 +165,7 @@ fn purge_and_flush_are_write_only() {
 fn config_reports_the_build() {
     assert_eq!(typed::config::stats::read(), Ok(cfg!(feature = "stats")));
     assert_eq!(typed::config::fill::read(), Ok(cfg!(feature = "fill")));
-    assert_eq!(typed::config::prof::read(), Ok(false));
+    assert_eq!(typed::config::prof::read(), Ok(cfg!(feature = "prof")));
     assert_eq!(typed::config::swap::read(), Ok(cfg!(feature = "swap")));
     assert_eq!(typed::config::dss::read(), Ok(cfg!(feature = "dss")));
     assert_eq!(typed::version().map(|v| v.starts_with("2.2.1")), Ok(true));

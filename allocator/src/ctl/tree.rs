@@ -5,8 +5,8 @@
 //! access (`rw`, `r-`, `-w`, `--`) and a handler: a pure value, a value from the statistics
 //! snapshot (read under the ctl lock), or a custom function for names with side effects. Names
 //! the build leaves out (features off) are absent, so they answer ENOENT as jemalloc 2.2.1 built
-//! without them does; `prof.*` is never built, `swap.*` and `opt.overcommit` only with the
-//! `swap` feature. No lock of its own: all read-only.
+//! without them does; `prof.*` only with the `prof` feature, `swap.*` and `opt.overcommit`
+//! only with the `swap` feature. No lock of its own: all read-only.
 
 use super::leaves;
 use super::snapshot::Snapshot;
@@ -187,8 +187,9 @@ const CONFIG: &[Node] = &[
     ro!("dynamic_page_shift", Bool, |_| false),
     ro!("fill", Bool, |_| cfg!(feature = "fill")),
     ro!("lazy_lock", Bool, |_| false),
-    ro!("prof", Bool, |_| false),
-    ro!("prof_libgcc", Bool, |_| false),
+    ro!("prof", Bool, |_| cfg!(feature = "prof")),
+    // Backtraces come from libgcc's unwinder (see `prof::backtrace`).
+    ro!("prof_libgcc", Bool, |_| cfg!(feature = "prof")),
     ro!("prof_libunwind", Bool, |_| false),
     ro!("stats", Bool, |_| cfg!(feature = "stats")),
     ro!("swap", Bool, |_| cfg!(feature = "swap")),
@@ -224,6 +225,33 @@ const OPT: &[Node] = &[
     ro!("lg_tcache_max", Size, |_| g().opts.lg_tcache_max),
     #[cfg(feature = "swap")]
     ro!("overcommit", Bool, |_| g().opts.overcommit),
+    #[cfg(feature = "prof")]
+    ro!("prof", Bool, |_| g().opts.prof),
+    #[cfg(feature = "prof")]
+    ro!("prof_prefix", Str, |_| g().opts.prof_prefix.as_ptr().cast()),
+    #[cfg(feature = "prof")]
+    ro!("lg_prof_bt_max", Size, |_| g().opts.lg_prof_bt_max),
+    #[cfg(feature = "prof")]
+    ro!("prof_active", Bool, |_| g().opts.prof_active),
+    #[cfg(feature = "prof")]
+    ro!("lg_prof_sample", Ssize, |_| g().opts.lg_prof_sample as isize),
+    #[cfg(feature = "prof")]
+    ro!("prof_accum", Bool, |_| g().opts.prof_accum),
+    #[cfg(feature = "prof")]
+    ro!("lg_prof_tcmax", Ssize, |_| g().opts.lg_prof_tcmax),
+    #[cfg(feature = "prof")]
+    ro!("lg_prof_interval", Ssize, |_| g().opts.lg_prof_interval),
+    #[cfg(feature = "prof")]
+    ro!("prof_gdump", Bool, |_| g().opts.prof_gdump),
+    #[cfg(feature = "prof")]
+    ro!("prof_leak", Bool, |_| g().opts.prof_leak),
+];
+
+#[cfg(feature = "prof")]
+const PROF: &[Node] = &[
+    custom("active", CType::Bool, Access::ReadWrite, leaves::prof_active),
+    custom("dump", CType::Str, Access::WriteOnly, leaves::prof_dump),
+    ro!("interval", U64, |_| crate::prof::interval()),
 ];
 
 #[cfg(feature = "tcache")]
@@ -418,6 +446,8 @@ pub const ROOT: &[Node] = &[
     named("config", CONFIG),
     named("opt", OPT),
     named("arenas", ARENAS),
+    #[cfg(feature = "prof")]
+    named("prof", PROF),
     named("stats", STATS),
     #[cfg(feature = "swap")]
     named("swap", SWAP),

@@ -270,6 +270,41 @@ pub mod opt {
         lg_tcache_gc_sweep: c"opt.lg_tcache_gc_sweep", isize, r;
         lg_tcache_max: c"opt.lg_tcache_max", usize, r;
         overcommit: c"opt.overcommit", bool, r;
+        prof: c"opt.prof", bool, r;
+        prof_prefix: c"opt.prof_prefix", *const core::ffi::c_char, r;
+        lg_prof_bt_max: c"opt.lg_prof_bt_max", usize, r;
+        prof_active: c"opt.prof_active", bool, r;
+        lg_prof_sample: c"opt.lg_prof_sample", isize, r;
+        prof_accum: c"opt.prof_accum", bool, r;
+        lg_prof_tcmax: c"opt.lg_prof_tcmax", isize, r;
+        lg_prof_interval: c"opt.lg_prof_interval", isize, r;
+        prof_gdump: c"opt.prof_gdump", bool, r;
+        prof_leak: c"opt.prof_leak", bool, r;
+    }
+}
+
+/// The heap profiler (`prof.*`; the names exist when the `prof` feature builds it).
+///
+/// ```no_run
+/// // Run with MALLOC_CONF=prof:true (or prof_leak:true).
+/// use jemalloc_rs::ctl::typed::prof;
+/// prof::dump(Some(c"app.heap")).expect("profiling is on and the file is writable");
+/// prof::dump(None).expect("written to <prefix>.<pid>.<seq>.m<mseq>.heap");
+/// prof::active::write(false).unwrap(); // stop sampling for a while
+/// ```
+pub mod prof {
+    use super::*;
+
+    names! {
+        active: c"prof.active", bool, r w;
+        interval: c"prof.interval", u64, r;
+    }
+
+    /// `prof.dump`: writes a heap profile to `path`, or with `None` to the next file named
+    /// `<prefix>.<pid>.<seq>.m<mseq>.heap`. `Error::Fault` when profiling is off (`opt.prof`)
+    /// or the file cannot be written; `Error::NoEnt` when the profiler is not built.
+    pub fn dump(path: Option<&CStr>) -> Result<()> {
+        write(c"prof.dump", path.map_or(ptr::null(), CStr::as_ptr))
     }
 }
 

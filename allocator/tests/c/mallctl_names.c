@@ -153,8 +153,8 @@ static void general(const struct expect *e) {
     EXPECT_RO("config.dynamic_page_shift", bool, off);
     EXPECT_RO("config.fill", bool, on);
     EXPECT_RO("config.lazy_lock", bool, off);
-    EXPECT_RO("config.prof", bool, off);
-    EXPECT_RO("config.prof_libgcc", bool, off);
+    EXPECT_RO("config.prof", bool, on);
+    EXPECT_RO("config.prof_libgcc", bool, on);
     EXPECT_RO("config.prof_libunwind", bool, off);
     EXPECT_RO("config.stats", bool, on);
     EXPECT_RO("config.swap", bool, on);
@@ -202,20 +202,33 @@ static void general(const struct expect *e) {
         CHECK(mallctl("swap.fds", NULL, NULL, fds, sizeof(int)) == EFAULT, "swap.fds of a closed descriptor is not EFAULT");
         EXPECT_RO("swap.nfds", size_t, 0);
     }
-    /* Not built, as in jemalloc 2.2.1 configured without --enable-prof. */
-    noent("opt.prof");
-    noent("opt.prof_prefix");
-    noent("opt.lg_prof_bt_max");
-    noent("opt.prof_active");
-    noent("opt.lg_prof_sample");
-    noent("opt.prof_accum");
-    noent("opt.lg_prof_tcmax");
-    noent("opt.lg_prof_interval");
-    noent("opt.prof_gdump");
-    noent("opt.prof_leak");
-    noent("prof.active");
-    noent("prof.dump");
-    noent("prof.interval");
+    /* The heap profiler is built, off until opt.prof: the manual's defaults. */
+    EXPECT_RO("opt.prof", bool, off);
+    const char *prefix;
+    READ_RO("opt.prof_prefix", const char *, prefix);
+    CHECK(strcmp(prefix, "jeprof") == 0, "opt.prof_prefix = \"%s\"", prefix);
+    EXPECT_RO("opt.lg_prof_bt_max", size_t, 7);
+    EXPECT_RO("opt.prof_active", bool, on);
+    EXPECT_RO("opt.lg_prof_sample", ssize_t, 0);
+    EXPECT_RO("opt.prof_accum", bool, on);
+    EXPECT_RO("opt.lg_prof_tcmax", ssize_t, -1);
+    EXPECT_RO("opt.lg_prof_interval", ssize_t, -1);
+    EXPECT_RO("opt.prof_gdump", bool, off);
+    EXPECT_RO("opt.prof_leak", bool, off);
+    EXPECT_RO("prof.interval", uint64_t, 0);
+    {
+        bool active = off, inactive = off;
+        size_t len = sizeof(active);
+        CHECK(mallctl("prof.active", &active, &len, NULL, 0) == 0 && active, "prof.active reads true");
+        CHECK(mallctl("prof.active", &active, &len, &inactive, sizeof(inactive)) == 0, "prof.active writes");
+        CHECK(mallctl("prof.active", &active, &len, NULL, 0) == 0 && !active, "prof.active took the write");
+        active = on;
+        CHECK(mallctl("prof.active", NULL, NULL, &active, sizeof(active)) == 0, "prof.active writes back");
+        const char *name = NULL;
+        CHECK(mallctl("prof.dump", NULL, NULL, &name, sizeof(name)) == EFAULT, "prof.dump without opt.prof fails with EFAULT");
+        CHECK(mallctl("prof.dump", &name, &len, NULL, 0) == EPERM, "prof.dump is write-only");
+    }
+    noent("prof.nope");
     noent("bogus");
     noent("opt");
     noent("opt.");
