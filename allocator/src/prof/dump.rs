@@ -291,13 +291,17 @@ pub fn auto(kind: Kind, leakcheck: bool) {
     let _ = dump(path, leakcheck, false);
 }
 
-/// `prof.dump`: to `path`, or to the next `m` file name when null. Err on failure.
+/// `prof.dump`: to `path`, or to the next `m` file name when null (Err when `opt.prof_prefix`
+/// is empty, as in 2.2.1). Err on failure.
 ///
 /// # Safety
 /// `path` is null or a NUL-terminated string.
 pub unsafe fn manual(path: *const c_char) -> Result<(), ()> {
     if path.is_null() {
         let prefix = crate::global::g().opts.prof_prefix();
+        if prefix.is_empty() {
+            return Err(());
+        }
         let mut name = Name::new();
         // SAFETY: getpid has no preconditions.
         filename(&mut name, prefix, unsafe { libc::getpid() }, Kind::Manual);
