@@ -145,6 +145,34 @@ fn imalloc(size: usize, zero: bool) -> *mut u8 {
 #[cold]
 fn imalloc_prof(size: usize, zero: bool) -> *mut u8 {
     let g = g();
+    if size <= SMALL_MAX {
+        // The common case, kept short: most allocations are not sampled and come from the
+        // thread's cache as on the inline fast path.
+        // SAFETY: a size in 1..=SMALL_MAX has a size2bin entry naming a bin below nbins.
+        let binind = unsafe { *g.sc.size2bin.get_unchecked((size + 7) >> 3) } as usize;
+        let usize_ = g.sc.bins[binind].reg_size as usize;
+        let ctx = prof::prepare(usize_);
+        if ctx.is_null() {
+            let t = thread::tcache();
+            if !t.is_null() {
+                // SAFETY: the thread's own cache; a small bin is below nhbins.
+                let p = unsafe { tcache::try_pop(t, binind) };
+                if !p.is_null() {
+                    if zero {
+                        // SAFETY: p has usize_ usable bytes.
+                        unsafe { ptr::write_bytes(p, 0, usize_) };
+                    }
+                    fill_new(p, usize_, zero);
+                    note_allocated(usize_);
+                    return p;
+                }
+            }
+            return imalloc_plain(size, zero);
+        }
+        let p = if prof::promotes() { imalloc_plain(PAGE, zero) } else { imalloc_plain(size, zero) };
+        prof::record(p, usize_, ctx);
+        return p;
+    }
     let Some(usize_) = g.sc.usable_size(size) else { return imalloc_plain(size, zero) };
     let ctx = prof::prepare(usize_);
     let p = if !ctx.is_null() && usize_ <= g.sc.sspace_max && prof::promotes() { imalloc_plain(PAGE, zero) } else { imalloc_plain(size, zero) };
@@ -656,7 +684,7 @@ pub unsafe extern "C" fn free(p: *mut c_void) {
     // inside a chunk (not at its base, which also excludes null) that this allocator handed
     // out has a page map entry; a small one names its bin.
     unsafe {
-        let t = (*s).fast_tcache;
+        let t = (*s).fast_free;
         if !t.is_null() {
             if let Some(binind) = small_bin_of(p.cast()) {
                 if tcache::try_push(t, binind, p.cast()) {
@@ -684,7 +712,7 @@ pub unsafe fn free_small_sized(p: *mut c_void, size: usize) {
     // SAFETY: the thread's own state; a non-null fast cache implies start-up is done, and the
     // caller's size names the object's class.
     unsafe {
-        let t = (*s).fast_tcache;
+        let t = (*s).fast_free;
         if !t.is_null() {
             let binind = *g().sc.size2bin.get_unchecked((size + 7) >> 3) as usize;
             if tcache::try_push(t, binind, p.cast()) {
@@ -710,10 +738,18 @@ unsafe fn free_slow(p: *mut c_void) {
 }
 
 /// Whether the fast paths may serve this process: not when `opt.junk` or `opt.zero` want
-/// every object filled, which the slow paths do.
+/// every object filled, which the slow paths do, nor under the heap profiler, which samples
+/// allocations on the slow paths.
 pub fn fast_paths_allowed() -> bool {
     let o = &g().opts;
     !(cfg!(feature = "fill") && (o.junk || o.zero)) && !prof::on()
+}
+
+/// Whether the free fast paths may serve this process: as [`fast_paths_allowed`], except that
+/// the heap profiler needs to see small frees only when small objects are sampled in place.
+pub fn fast_free_allowed() -> bool {
+    let o = &g().opts;
+    !(cfg!(feature = "fill") && (o.junk || o.zero)) && (!prof::on() || prof::promotes())
 }
 
 /// The functions through which callers enter the allocator, for the heap profiler's

@@ -19,6 +19,10 @@ pub struct ThreadState {
     /// `opt.junk`/`opt.zero` route every call through the filling slow paths. First, so the
     /// fast path reads offset 0.
     pub fast_tcache: *mut Tcache,
+    /// The thread cache as the free fast paths see it: as `fast_tcache`, except under the heap
+    /// profiler when sampled small objects are promoted to pages, where small frees need no
+    /// profiling and keep their fast path while allocations take the sampling slow path.
+    pub fast_free: *mut Tcache,
     /// The thread cache itself (same nulls, except the fill options).
     pub tcache: *mut Tcache,
     pub arena: *mut Arena,
@@ -116,6 +120,7 @@ extern "C" fn thread_exit(_value: *mut libc::c_void) {
     unsafe {
         (*s).exiting = true;
         (*s).fast_tcache = ptr::null_mut();
+        (*s).fast_free = ptr::null_mut();
         let tdata = core::mem::replace(&mut (*s).prof, ptr::null_mut());
         if !tdata.is_null() {
             crate::prof::thread_exit(tdata);
@@ -237,6 +242,9 @@ fn make_tcache() -> *mut Tcache {
         (*s).tcache = t;
         if crate::api::fast_paths_allowed() {
             (*s).fast_tcache = t;
+        }
+        if crate::api::fast_free_allowed() {
+            (*s).fast_free = t;
         }
         arm(&mut *s);
         t

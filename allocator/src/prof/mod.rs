@@ -100,6 +100,7 @@ pub fn boot() {
     let rate = 1u64.checked_shl(o.lg_prof_sample as u32).unwrap_or(0);
     let keep = if rate <= 1 { 0.0 } else { ln(1.0 - 1.0 / rate as f64) };
     LN_KEEP.store(keep.to_bits(), Ordering::Relaxed);
+    DUMPS_WATCH.store(o.prof && (o.lg_prof_interval >= 0 || o.prof_gdump), Ordering::Relaxed);
     register_entry_points(&crate::api::entry_points());
     register_entry_points(&crate::global_alloc_entry_points());
 }
@@ -262,10 +263,30 @@ fn add_interval(n: u64) {
     }
 }
 
+/// Set at start-up when interval or high-water dumps need every allocation's attention.
+static DUMPS_WATCH: AtomicBool = AtomicBool::new(false);
+
 /// The sampling decision for an allocation of `usize_` bytes (its usable size), made before
 /// the allocation: the context to count it in, or null when it is not sampled. Also drives
 /// interval and high-water dumps.
+#[inline]
 pub fn prepare(usize_: usize) -> *mut Ctx {
+    let s = thread::state();
+    // SAFETY: the thread's own state and Tdata. Counting down to the next sample is all most
+    // allocations need.
+    unsafe {
+        let t = (*s).prof;
+        if !t.is_null() && (usize_ as u64) < (*t).left && !DUMPS_WATCH.load(Ordering::Relaxed) {
+            (*t).left -= usize_ as u64;
+            return ptr::null_mut();
+        }
+    }
+    prepare_slow(usize_)
+}
+
+#[cold]
+#[inline(never)]
+fn prepare_slow(usize_: usize) -> *mut Ctx {
     let s = thread::state();
     // SAFETY: the thread's own state.
     if unsafe { (*s).prof_busy } {
