@@ -38,11 +38,11 @@ pub fn render(name: &str, profile: &Profile, analysis: &Analysis, options: &Opti
     let t = &analysis.total;
     let _ = writeln!(
         out,
-        "In use: {} ({} bytes) in {} objects, from {} backtraces",
+        "In use: {} ({} bytes) in {} objects, from {}",
         bytes(t.inuse_bytes),
         count(t.inuse_bytes),
         count(t.inuse_objects),
-        analysis.stacks.iter().filter(|s| s.estimate.inuse_objects > 0.0).count()
+        plural(analysis.stacks.iter().filter(|s| s.estimate.inuse_objects > 0.0).count() as u64, "backtrace")
     );
     let accumulated = profile.has_alloc_counts();
     if accumulated {
@@ -86,12 +86,21 @@ fn site_table(sites: Vec<&Site>, top: usize, total: f64, pick: impl Fn(&Estimate
     if sites.is_empty() {
         return "  (none)\n".to_string();
     }
-    let mut t = Table::new(SITE_COLUMNS.to_vec());
-    for s in sites.iter().take(top) {
-        let (b, o) = pick(&s.estimate);
-        t.row(vec![bytes(b), share(b, total), count(o), s.function.clone(), s.location.clone().unwrap_or_default()]);
-    }
     let width = layout::width();
+    let shown = &sites[..sites.len().min(top)];
+    // C++ and Rust names take what the other columns leave (bytes, share and objects are at
+    // most 10, 6 and 9 wide, with gaps of 2), down to a floor; where that floor leaves no room
+    // for the locations, the layout leaves them and the objects out, and the names get that.
+    let location = shown.iter().filter_map(|s| s.location.as_deref()).map(layout::text_width).max().unwrap_or(0);
+    let budget = match width.checked_sub(10 + 6 + 9 + location + 8) {
+        Some(b) if b >= MIN_FUNCTION_WIDTH => b,
+        _ => width.saturating_sub(10 + 6 + 4).max(MIN_FUNCTION_WIDTH),
+    };
+    let mut t = Table::new(SITE_COLUMNS.to_vec());
+    for s in shown {
+        let (b, o) = pick(&s.estimate);
+        t.row(vec![bytes(b), share(b, total), count(o), shorten(&s.function, budget), s.location.clone().unwrap_or_default()]);
+    }
     let rendered = t.render(&Choice::Default, width);
     let mut out = rendered.text;
     if sites.len() > top {
@@ -149,6 +158,43 @@ fn leaks(analysis: &Analysis, top: usize) -> String {
     out
 }
 
+/// The narrowest a function name is shortened to.
+const MIN_FUNCTION_WIDTH: usize = 40;
+
+/// A function name cut to `max` characters: template arguments first (`<…>`), then the start
+/// of the name, since its end (the function and its parameters) says the most.
+fn shorten(name: &str, max: usize) -> String {
+    if layout::text_width(name) <= max {
+        return name.to_string();
+    }
+    let mut collapsed = String::with_capacity(name.len());
+    let mut depth = 0usize;
+    for c in name.chars() {
+        match c {
+            '<' => {
+                if depth == 0 {
+                    collapsed.push_str("<…");
+                }
+                depth += 1;
+            }
+            '>' if depth > 0 => {
+                depth -= 1;
+                if depth == 0 {
+                    collapsed.push('>');
+                }
+            }
+            _ if depth == 0 => collapsed.push(c),
+            _ => {}
+        }
+    }
+    let n = layout::text_width(&collapsed);
+    if n <= max {
+        return collapsed;
+    }
+    let tail: String = collapsed.chars().skip(n + 1 - max).collect();
+    format!("…{tail}")
+}
+
 fn plural(n: u64, word: &str) -> String {
     if n == 1 {
         format!("{n} {word}")
@@ -170,5 +216,22 @@ fn share(part: f64, total: f64) -> String {
         format!("{:.1}%", 100.0 * part / total)
     } else {
         "-".to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shorten;
+
+    #[test]
+    fn long_names_lose_template_arguments_then_their_start() {
+        let name = "std::__cxx11::basic_string<char, std::char_traits<char>, std::allocator<char> >::_M_construct(unsigned long, char)";
+        assert_eq!(shorten(name, 200), name);
+        assert_eq!(shorten(name, 70), "std::__cxx11::basic_string<…>::_M_construct(unsigned long, char)");
+        let short = shorten(name, 40);
+        assert_eq!(short.chars().count(), 40);
+        assert!(short.starts_with('…') && short.ends_with("_M_construct(unsigned long, char)"), "{short}");
+        // An operator's angle brackets are not a template's.
+        assert_eq!(shorten("operator<<(int)", 5).chars().count(), 5);
     }
 }
