@@ -213,9 +213,9 @@ fn imalloc_plain(size: usize, zero: bool) -> *mut u8 {
         let usize_ = (size + PAGE_MASK) & !PAGE_MASK;
         (large::malloc(thread::arena(), usize_, zero), usize_, zero)
     } else {
-        let p = huge::malloc(size, g.sc.chunk_size);
+        let p = huge::malloc(size, g.sc.chunk_size, zero);
         let usize_ = if p.is_null() { 0 } else { crate::size_classes::chunk_ceiling(size, g.sc.chunk_size).unwrap_or(0) };
-        // Fresh pages read as zero, but opt.junk still fills them.
+        // Zeroed if asked, but opt.junk still fills them.
         (p, usize_, zero)
     };
     if !p.is_null() {
@@ -247,7 +247,7 @@ fn ipalloc_plain(usize_: usize, alignment: usize, zero: bool) -> *mut u8 {
     let p = if usize_ <= g.sc.arena_maxclass {
         large::malloc_aligned(thread::arena(), usize_, alignment, zero)
     } else {
-        huge::malloc(usize_, alignment)
+        huge::malloc(usize_, alignment, zero)
     };
     if !p.is_null() {
         fill_new(p, usize_, zero);

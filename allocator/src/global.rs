@@ -160,6 +160,7 @@ fn for_each_lock(mut f: impl FnMut(&RawMutex)) {
     crate::chunk::for_each_lock(&mut f);
     f(crate::huge::STATS.raw());
     f(crate::huge::NODES.lock());
+    f(crate::chunk_cache::CACHE.raw());
     f(crate::thread::pool_lock());
     f(crate::base::lock());
 }

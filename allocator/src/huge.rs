@@ -2,18 +2,24 @@
 //!
 //! Mirrors jemalloc 2.2.1 `huge.c`. Each huge object has a node (address, size) from a base
 //! node pool, registered in the chunk registry with its low bit set, so lookups take no lock.
-//! Chunks come from the chunk layer ([`crate::chunk`]), whichever source serves them. Growth
-//! maps the pages right after the object when its source allows and they are free, and
-//! otherwise moves the object to a new chunk-aligned range (anonymous pages move with
-//! `mremap` instead of being copied). The statistics lock
-//! guards only the counters.
+//! Chunks come from the chunk layer ([`crate::chunk`]), whichever source serves them. Unlike
+//! 2.2.1, a freed huge object of anonymous pages goes to the [`chunk_cache`], which keeps a
+//! bounded amount mapped with its pages, and a new one is served from there first; when
+//! nothing cached is big enough, cached ranges' pages are moved into the fresh range with
+//! `mremap`, so that only the rest is faulted in. Growth maps the pages right after the object
+//! when its source allows and they are free, and otherwise moves the object to a new
+//! chunk-aligned range (anonymous pages move with `mremap` instead of being copied). The
+//! statistics lock guards only the counters.
 
 use crate::base::NodePool;
 use crate::chunk;
+use crate::chunk_cache;
 use crate::global::g;
 use crate::mutex::Mutex;
+use crate::pages;
 use crate::size_classes::chunk_ceiling;
 use core::ptr;
+use core::sync::atomic::{AtomicUsize, Ordering};
 
 /// Registry values with this bit set are huge nodes.
 pub const HUGE_TAG: usize = 1;
@@ -34,30 +40,83 @@ pub struct HugeStats {
 
 pub static STATS: Mutex<HugeStats> = Mutex::new(HugeStats { allocated: 0, nmalloc: 0, ndalloc: 0 });
 pub(crate) static NODES: NodePool = NodePool::new(core::mem::size_of::<HugeNode>());
+/// Bytes in live huge objects, kept whatever the statistics setting: the cache's bound.
+static ALLOCATED: AtomicUsize = AtomicUsize::new(0);
 
-fn note(map: usize, unmap: usize, nmalloc: u64, ndalloc: u64) {
-    let csize = g().sc.chunk_size;
+/// Counts `active` bytes of huge objects made live (or, wrapping, ended), `nmalloc` objects
+/// allocated and `ndalloc` freed. Returns the live bytes after the change.
+fn note(active: usize, nmalloc: u64, ndalloc: u64) -> usize {
     if crate::stats::STATS {
         let mut s = STATS.lock();
-        s.allocated = s.allocated + map - unmap;
+        s.allocated = s.allocated.wrapping_add(active);
         s.nmalloc += nmalloc;
         s.ndalloc += ndalloc;
     }
-    chunk::note_mapped(map / csize);
-    chunk::note_unmapped(unmap / csize);
-    crate::stats::CACTIVE.fetch_add(map.wrapping_sub(unmap), core::sync::atomic::Ordering::Relaxed);
+    crate::stats::CACTIVE.fetch_add(active, Ordering::Relaxed);
+    ALLOCATED.fetch_add(active, Ordering::Relaxed).wrapping_add(active)
+}
+
+/// `size` fresh bytes aligned to `align` from the chunk layer, counted as mapped chunks.
+fn map(size: usize, align: usize) -> *mut u8 {
+    let p = chunk::alloc(size, align);
+    if !p.is_null() {
+        chunk::note_mapped(size >> g().sc.lg_chunk);
+    }
+    p
+}
+
+/// Gives `size` bytes at `p` back to the chunk layer, counted as mapped chunks.
+fn unmap(p: *mut u8, size: usize) {
+    chunk::dealloc(p, size);
+    chunk::note_unmapped(size >> g().sc.lg_chunk);
+}
+
+/// Most cached ranges moved into one new mapping.
+const MAX_MOVES: usize = 8;
+
+/// `size` bytes (a chunk multiple) aligned to `align`: a cached range, or a fresh mapping into
+/// which cached ranges' pages are moved (largest first) so that only the rest is faulted in.
+/// Its pages read as zero if `zero`.
+fn range(size: usize, align: usize, zero: bool) -> *mut u8 {
+    if let Some(p) = chunk_cache::take(size, align) {
+        if zero {
+            // SAFETY: the cached range is ours, `size` bytes, and holds no object.
+            unsafe { ptr::write_bytes(p, 0, size) };
+        }
+        return p;
+    }
+    let p = map(size, align);
+    if p.is_null() || !chunk::from_mmap(p) {
+        return p;
+    }
+    let mut moved = 0;
+    for _ in 0..MAX_MOVES {
+        let Some((old, len)) = chunk_cache::take_pages(size - moved) else { break };
+        if !pages::remap_to(old, len, p.wrapping_add(moved), len) {
+            unmap(old, len);
+            break;
+        }
+        chunk::note_unmapped(len >> g().sc.lg_chunk);
+        moved += len;
+    }
+    if zero && moved > 0 {
+        // SAFETY: the first `moved` bytes of the new range hold the moved pages.
+        unsafe { ptr::write_bytes(p, 0, moved) };
+    }
+    p
 }
 
 /// A huge object of at least `size` bytes aligned to `alignment` (at least the chunk size);
-/// null when the size cannot be served or the system is out of memory. Its pages read as zero.
-pub fn malloc(size: usize, alignment: usize) -> *mut u8 {
+/// null when the size cannot be served or the system is out of memory. Its bytes read as zero
+/// if `zero`; otherwise they may hold a freed object's data.
+pub fn malloc(size: usize, alignment: usize, zero: bool) -> *mut u8 {
     let g = g();
     let Some(csize) = chunk_ceiling(size, g.sc.chunk_size) else { return ptr::null_mut() };
     let node = NODES.take() as *mut HugeNode;
     if node.is_null() {
         return ptr::null_mut();
     }
-    let p = chunk::alloc(csize, alignment.max(g.sc.chunk_size));
+    let p = range(csize, alignment.max(g.sc.chunk_size), zero);
     if p.is_null() {
         // SAFETY: the node came from this pool and was never published.
         unsafe { NODES.give(node.cast()) };
@@ -66,12 +125,12 @@ pub fn malloc(size: usize, alignment: usize) -> *mut u8 {
     // SAFETY: the node is ours until published in the registry.
     unsafe { node.write(HugeNode { addr: p, size: csize }) };
     if !g.rtree.set(p as usize, node as usize | HUGE_TAG) {
-        chunk::dealloc(p, csize);
+        unmap(p, csize);
         // SAFETY: never published.
         unsafe { NODES.give(node.cast()) };
         return ptr::null_mut();
     }
-    note(csize, 0, 1, 0);
+    note(csize, 1, 0);
     p
 }
 
@@ -90,10 +149,14 @@ pub unsafe fn dalloc(n: *mut HugeNode) {
     // SAFETY: the node is live until given back below.
     let (addr, size) = unsafe { ((*n).addr, (*n).size) };
     g().rtree.set(addr as usize, 0);
-    chunk::dealloc(addr, size);
     // SAFETY: unregistered above, so nobody else can reach the node.
     unsafe { NODES.give(n.cast()) };
-    note(0, size, 0, 1);
+    let allocated = note(size.wrapping_neg(), 0, 1);
+    if chunk::from_mmap(addr) {
+        chunk_cache::put(addr, size, allocated);
+    } else {
+        unmap(addr, size);
+    }
 }
 
 /// Resizes the huge object with node `n` to `size` bytes without moving it, if possible.
@@ -109,13 +172,14 @@ pub unsafe fn ralloc_in_place(n: *mut HugeNode, size: usize) -> bool {
         return true;
     }
     if csize < node.size {
-        chunk::dealloc(node.addr.wrapping_add(csize), node.size - csize);
-        note(0, node.size - csize, 0, 0);
+        unmap(node.addr.wrapping_add(csize), node.size - csize);
+        note((node.size - csize).wrapping_neg(), 0, 0);
         node.size = csize;
         return true;
     }
     if chunk::grow_in_place(node.addr, node.size, csize) {
-        note(csize - node.size, 0, 0, 0);
+        chunk::note_mapped((csize - node.size) >> g.sc.lg_chunk);
+        note(csize - node.size, 0, 0);
         node.size = csize;
         return true;
     }
@@ -123,8 +187,7 @@ pub unsafe fn ralloc_in_place(n: *mut HugeNode, size: usize) -> bool {
 }
 
 /// Moves the huge object with node `n` to a new range of `size` bytes aligned to `alignment`
-/// (see [`chunk::relocate`]). Returns the new address, or null (the
-/// object is then untouched).
+/// (see [`chunk::relocate`]). Returns the new address, or null (the object is then untouched).
 ///
 /// # Safety
 /// `n` is the live node of a huge object owned by the caller, and `size` exceeds its size.
@@ -133,12 +196,12 @@ pub unsafe fn ralloc_move(n: *mut HugeNode, size: usize, alignment: usize) -> *m
     let Some(csize) = chunk_ceiling(size, g.sc.chunk_size) else { return ptr::null_mut() };
     // SAFETY: the caller owns the object and so its node.
     let node = unsafe { &mut *n };
-    let new = chunk::alloc(csize, alignment.max(g.sc.chunk_size));
+    let new = map(csize, alignment.max(g.sc.chunk_size));
     if new.is_null() {
         return new;
     }
     if !g.rtree.set(new as usize, n as usize | HUGE_TAG) {
-        chunk::dealloc(new, csize);
+        unmap(new, csize);
         return ptr::null_mut();
     }
     // Unregister the old address before its pages go: once they are given back, another
@@ -147,7 +210,8 @@ pub unsafe fn ralloc_move(n: *mut HugeNode, size: usize, alignment: usize) -> *m
     g.rtree.set(node.addr as usize, 0);
     // SAFETY: the caller owns the object; the new range is fresh and larger.
     unsafe { chunk::relocate(node.addr, node.size, new) };
-    note(csize, node.size, 0, 0);
+    chunk::note_unmapped(node.size >> g.sc.lg_chunk);
+    note(csize.wrapping_sub(node.size), 0, 0);
     node.addr = new;
     node.size = csize;
     new

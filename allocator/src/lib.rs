@@ -13,8 +13,8 @@
 //! unprefixed (`malloc`, `free`, ...) for `LD_PRELOAD` and C programs; linking this crate alone
 //! never replaces a program's C `malloc`.
 //!
-//! Layers, bottom up (each calls only downward): [`pages`] (the OS) -> [`chunk`] and
-//! [`rtree`] -> [`arena`] with [`bin`] and [`large`], and [`huge`] -> [`thread`] -> [`api`]
+//! Layers, bottom up (each calls only downward): [`pages`] (the OS) -> [`chunk`], [`chunk_cache`]
+//! and [`rtree`] -> [`arena`] with [`bin`] and [`large`], and [`huge`] -> [`thread`] -> [`api`]
 //! and [`Jemalloc`]. [`base`] serves metadata to all of them; [`stats`] counters are kept in
 //! place. The crate depends on `core` and `libc` only and never allocates through itself.
 
@@ -50,6 +50,7 @@ pub mod arena;
 pub mod base;
 pub mod bin;
 pub mod chunk;
+pub mod chunk_cache;
 pub mod chunk_map;
 pub mod conf;
 pub mod ctl;

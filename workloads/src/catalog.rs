@@ -11,6 +11,7 @@
 
 use crate::ctx::ThreadCtx;
 
+mod big;
 mod cache;
 mod fragmentation;
 mod huge;
@@ -48,7 +49,7 @@ pub struct Workload {
     pub make: fn(&Setup) -> Box<dyn Shared>,
 }
 
-static ALL: [Workload; 14] = [
+static ALL: [Workload; 16] = [
     larson::LARSON,
     threadtest::THREADTEST,
     xmalloc::XMALLOC,
@@ -59,6 +60,8 @@ static ALL: [Workload; 14] = [
     realloc::REALLOC,
     fragmentation::FRAGMENTATION,
     huge::HUGE,
+    big::MALLOC_LARGE,
+    big::LARGE_CHURN,
     simple::SMALL_LOOP,
     simple::SMALL_BATCH,
     simple::MEDIUM,

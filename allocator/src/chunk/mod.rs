@@ -68,7 +68,7 @@ pub fn dealloc(p: *mut u8, size: usize) {
 
 /// Whether `p` lies in an anonymous mapping of the mmap source: its pages can be extended by
 /// mapping next to them and moved with mremap.
-fn from_mmap(p: *const u8) -> bool {
+pub fn from_mmap(p: *const u8) -> bool {
     #[cfg(feature = "swap")]
     if swap::contains(p) {
         return false;

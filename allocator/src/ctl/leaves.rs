@@ -129,7 +129,7 @@ pub unsafe fn arenas_initialized(_mib: &[usize], req: &Req) -> Result<()> {
 }
 
 /// `arenas.purge` (unsigned, -w): purges one arena's dirty pages, or every arena's when no
-/// index is written.
+/// index is written, and then also unmaps the freed huge objects the chunk cache keeps.
 ///
 /// # Safety
 /// The request's pointers are valid as `mallctl` requires.
@@ -150,6 +150,7 @@ pub unsafe fn arenas_purge(_mib: &[usize], req: &Req) -> Result<()> {
                     a.purge_all();
                 }
             }
+            crate::chunk_cache::flush();
             Ok(())
         }
     }

@@ -1,0 +1,140 @@
+use super::*;
+use crate::huge;
+
+/// The cache is process-wide: these tests take turns, and start from an empty cache.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn start() -> std::sync::MutexGuard<'static, ()> {
+    let guard = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    assert!(crate::global::init());
+    flush();
+    guard
+}
+
+/// A live huge object of `chunks` chunks while it is in scope: the cache keeps at most twice
+/// the live huge bytes.
+struct Ballast(*mut u8);
+
+impl Ballast {
+    fn new(chunks: usize) -> Self {
+        Ballast(huge_malloc(chunks, false))
+    }
+}
+
+impl Drop for Ballast {
+    fn drop(&mut self) {
+        free(self.0);
+    }
+}
+
+fn huge_malloc(chunks: usize, zero: bool) -> *mut u8 {
+    let p = huge::malloc(chunks * g().sc.chunk_size, g().sc.chunk_size, zero);
+    assert!(!p.is_null());
+    p
+}
+
+fn live_size(p: *mut u8) -> usize {
+    let n = huge::node(p).expect("a live huge object");
+    // SAFETY: a live huge object of this test.
+    unsafe { (*n).size }
+}
+
+fn free(p: *mut u8) {
+    let n = huge::node(p).expect("a live huge object");
+    // SAFETY: a live huge object of this test, freed once.
+    unsafe { huge::dalloc(n) };
+}
+
+/// Fills `[p, p + len)` with a pattern that fresh pages never hold.
+fn scribble(p: *mut u8, len: usize) {
+    // SAFETY: callers pass live ranges of theirs.
+    unsafe { core::ptr::write_bytes(p, 0x3c, len) };
+}
+
+fn all(p: *const u8, len: usize, byte: u8) -> bool {
+    // SAFETY: callers pass live ranges of theirs.
+    unsafe { core::slice::from_raw_parts(p, len) }.iter().all(|&b| b == byte)
+}
+
+#[test]
+fn a_freed_huge_object_serves_the_next_with_its_pages() {
+    let _g = start();
+    let _ballast = Ballast::new(2);
+    let len = 3 * g().sc.chunk_size;
+    let p = huge_malloc(3, false);
+    scribble(p, len);
+    free(p);
+    assert!(cached() >= len, "the freed object is kept");
+    assert!(huge::node(p).is_none(), "a cached range is no live object");
+    let q = huge_malloc(3, false);
+    assert_eq!(q, p, "the cached range is reused");
+    assert!(all(q, len, 0x3c), "its pages were kept, not refaulted");
+    free(q);
+    let z = huge_malloc(3, true);
+    assert_eq!(z, p);
+    assert!(all(z, len, 0), "a zeroed request reads as zero");
+    free(z);
+    flush();
+    assert_eq!(cached(), 0);
+}
+
+#[test]
+fn a_bigger_request_takes_the_cached_pages_by_mremap() {
+    let _g = start();
+    let _ballast = Ballast::new(1);
+    let chunk = g().sc.chunk_size;
+    let p = huge_malloc(1, false);
+    scribble(p, chunk);
+    free(p);
+    let q = huge_malloc(3, false);
+    assert!(all(q, chunk, 0x3c), "the cached chunk's pages head the new object");
+    assert!(all(q.wrapping_add(chunk), 2 * chunk, 0), "the rest is fresh");
+    assert_eq!(cached(), 0, "the moved range left the cache");
+    free(q);
+    let p = huge_malloc(1, false);
+    scribble(p, chunk);
+    free(p);
+    let z = huge_malloc(2, true);
+    assert!(all(z, 2 * chunk, 0));
+    free(z);
+    flush();
+}
+
+#[test]
+fn huge_objects_freed_for_good_leave_the_cache() {
+    let _g = start();
+    let objects: Vec<*mut u8> = (0..4).map(|_| huge_malloc(2, false)).collect();
+    free(objects[0]);
+    assert!(cached() >= 2 * g().sc.chunk_size, "a churning program's block is kept");
+    for &p in &objects[1..] {
+        free(p);
+    }
+    assert_eq!(cached(), 0, "bytes still cached");
+    let objects: Vec<*mut u8> = (0..40).map(|_| huge_malloc(2, false)).collect();
+    for p in objects {
+        free(p);
+    }
+    assert_eq!(cached(), 0, "nothing is live: the cache keeps nothing");
+}
+
+#[test]
+fn a_steady_churn_stays_within_its_bound() {
+    let _g = start();
+    let chunk = g().sc.chunk_size;
+    let mut live = [core::ptr::null_mut::<u8>(); 4];
+    for round in 0..64 {
+        let i = round % live.len();
+        if !live[i].is_null() {
+            free(live[i]);
+        }
+        live[i] = huge_malloc(1 + round % 5, false);
+        // Four times the largest recent request (5 chunks), at most twice what is live.
+        let live_bytes: usize = live.iter().filter(|p| !p.is_null()).map(|&p| live_size(p)).sum();
+        assert!(cached() <= 20 * chunk && cached() <= 2 * live_bytes, "round {round}: {} bytes cached", cached());
+    }
+    for p in live {
+        free(p);
+    }
+    flush();
+    assert_eq!(cached(), 0);
+}
