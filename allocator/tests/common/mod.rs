@@ -46,10 +46,12 @@ pub fn scratch_dir(name: &str) -> PathBuf {
     dir
 }
 
-/// `libjemalloc_rs.so`, built once per test binary.
+/// `libjemalloc_rs.so`, built once per test binary (with `--features dss` when the tests
+/// themselves are built with it).
 pub fn so_path() -> &'static Path {
     static SO: OnceLock<PathBuf> = OnceLock::new();
-    SO.get_or_init(|| build_so("preload-so", &[]))
+    // The tests built with the dss variant test the library built with it.
+    SO.get_or_init(|| build_so("preload-so", if cfg!(feature = "dss") { &["--features", "dss"] } else { &[] }))
 }
 
 /// The prefixed build of `libjemalloc_rs.so` (feature `je_prefix`: `je_malloc`, ...), in its own
