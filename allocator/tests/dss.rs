@@ -2,9 +2,9 @@
 //! freed chunks reused and purged, huge objects too; and the same from C through
 //! `libjemalloc_rs.so` built with the feature (`c/dss.c`).
 //!
-//! One test does the in-process checks in order, so that no other test of this binary moves
-//! the break in between (this binary's own allocations use the C library's malloc, which also
-//! uses sbrk: the checks allow for that).
+//! One test does the in-process checks in order, then the C ones, so that no other test of
+//! this binary moves the break in between (this binary's own allocations use the C library's
+//! malloc, which also uses sbrk).
 #![cfg(feature = "dss")]
 
 mod common;
@@ -42,7 +42,7 @@ fn in_dss(p: *mut u8, len: usize) -> bool {
 }
 
 #[test]
-fn chunks_come_from_sbrk_first_and_are_reused() {
+fn chunks_come_from_sbrk_first_and_are_reused_in_process_and_from_c() {
     assert_eq!(typed::config::dss::read(), Ok(true));
     let chunk = typed::arenas::chunksize::read().unwrap();
     let before = brk();
@@ -65,6 +65,15 @@ fn chunks_come_from_sbrk_first_and_are_reused() {
     assert!(unsafe { std::slice::from_raw_parts(again, 2 * chunk) }.iter().all(|&b| b == 0));
     let third = malloc(chunk);
     assert!(in_dss(third, chunk));
+    // A huge object grows in place, into the free range after it or by growing the break.
+    let room = malloc(5 * chunk);
+    free(room);
+    let top = malloc(chunk);
+    assert_eq!(top, room, "the lowest free dss range is not reused first");
+    // SAFETY: top is a live block; realloc keeps or moves it.
+    let grown = unsafe { api::realloc(top.cast(), 5 * chunk) }.cast::<u8>();
+    assert_eq!(grown, top, "a dss object with free space after it did not grow in place");
+    free(grown);
     // A huge object shrinks in place; its tail goes back to the dss.
     // SAFETY: again is a live block; shrinking keeps it.
     let shrunk = unsafe { api::realloc(again.cast(), chunk) }.cast::<u8>();
@@ -74,12 +83,12 @@ fn chunks_come_from_sbrk_first_and_are_reused() {
 
     // When sbrk fails (here: a mapping right above the break), mmap serves.
     let page = 4096;
-    let top = (brk() + page - 1) & !(page - 1);
+    let wall_at = (brk() + page - 1) & !(page - 1);
     let wall_len = 1 << 30;
     // SAFETY: MAP_FIXED_NOREPLACE maps only where nothing is; PROT_NONE, touched by nobody.
     let wall = unsafe {
         libc::mmap(
-            top as *mut c_void,
+            wall_at as *mut c_void,
             wall_len,
             libc::PROT_NONE,
             libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE | libc::MAP_FIXED_NOREPLACE,
@@ -87,7 +96,7 @@ fn chunks_come_from_sbrk_first_and_are_reused() {
             0,
         )
     };
-    assert_eq!(wall as usize, top, "cannot place a mapping above the break");
+    assert_eq!(wall as usize, wall_at, "cannot place a mapping above the break");
     let held: Vec<*mut u8> = (0..64).map(|_| malloc(chunk)).collect();
     assert!(held.iter().all(|p| !p.is_null()), "allocation failed when sbrk could not grow");
     assert!(held.iter().any(|&p| !in_dss(p, chunk)), "no chunk from mmap when sbrk failed");
@@ -100,10 +109,8 @@ fn chunks_come_from_sbrk_first_and_are_reused() {
     assert!(in_dss(after, 4 * chunk), "sbrk serves again once it can");
     free(after);
     free(small);
-}
 
-#[test]
-fn the_library_built_with_dss_takes_chunks_from_sbrk() {
+    // The library built with the feature, from C.
     let exe = compile_c("dss.c", Link::Library);
     run_c_test(&exe, &[], Duration::from_secs(60), &["ok dss"]);
 }

@@ -206,7 +206,18 @@ fn case_errors_then_files() {
     // SAFETY: q is a live block of 2 chunks.
     let bytes = unsafe { std::slice::from_raw_parts(q, 2 * CHUNK) };
     assert!(bytes.iter().all(|&b| b == 0), "calloc of a recycled swap chunk is not zero");
-    free(q);
+    // A huge object grows in place into the free chunks after it, and shrinks in place.
+    // SAFETY: q is a live block; realloc keeps or moves it.
+    let grown = unsafe { api::realloc(q.cast(), 4 * CHUNK) }.cast::<u8>();
+    assert_eq!(grown, q, "growth into free swap chunks moved the object");
+    // SAFETY: grown is a live block of 4 chunks.
+    assert!(unsafe { std::slice::from_raw_parts(grown, 4 * CHUNK) }.iter().all(|&b| b == 0));
+    assert_eq!(avail(), CHUNK);
+    // SAFETY: as above.
+    let shrunk = unsafe { api::realloc(grown.cast(), CHUNK) }.cast::<u8>();
+    assert_eq!(shrunk, q);
+    assert_eq!(avail(), 4 * CHUNK);
+    free(shrunk);
 
     // Arena chunks come from the files too: large objects fill new chunks.
     let larges: Vec<*mut u8> = (0..8).map(|_| malloc(CHUNK / 4)).collect();

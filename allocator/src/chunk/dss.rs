@@ -5,7 +5,9 @@
 //! A request grows the break by the chunk-alignment padding plus its size; the padding is
 //! filed as a free extent, not lost. Freed ranges are purged (`MADV_DONTNEED`: the data
 //! segment is private anonymous memory, so they read as zero) and kept for reuse, lowest
-//! address first; a free range at the top of the segment shrinks the break instead.
+//! address first; a free range at the top of the segment shrinks the break instead. A huge
+//! object grows in place into the free range after it, or by growing the break when it ends
+//! at the top ([`grow_in_place`]).
 //!
 //! The dss is `[base, max)`: `base` is the break when this source was first used, `max` the
 //! end of what it took. Another user of sbrk in the process (the C library's malloc, when this
@@ -113,6 +115,25 @@ pub fn alloc(size: usize, align: usize) -> *mut u8 {
         MAX.store(st.max, Ordering::Relaxed);
         return start as *mut u8;
     }
+}
+
+/// Extends `[p, p + old)`, a range of the dss, to `new` bytes where it lies: into the free range
+/// right after it, or by growing the break when it ends at the top. The new part reads as zero.
+pub fn grow_in_place(p: *mut u8, old: usize, new: usize) -> bool {
+    let (end, more) = (p as usize + old, new - old);
+    let mut st = STATE.lock();
+    if st.free.take_at(end, more) {
+        return true;
+    }
+    if end != st.max || more > isize::MAX as usize || sbrk(0) != Some(end) {
+        return false;
+    }
+    if sbrk(more as isize) != Some(end) {
+        return false;
+    }
+    st.max = end + more;
+    MAX.store(st.max, Ordering::Relaxed);
+    true
 }
 
 /// Takes back `[p, p + size)` if it lies in the dss; false if it is not the dss's.

@@ -5,7 +5,7 @@
 //! `chunk_swap.c` and `chunk_dss.c`, as one address-ordered list of coalesced ranges: a source
 //! holds a few free extents at most (its chunks are reused lowest address first, and neighbours
 //! merge), so a walk is short. Entry points: [`Extents::take`], [`Extents::insert`],
-//! [`Extents::pop_ending_at`] (with [`Extents::peek_ending_at`]). Nodes come from a base node pool; because taking one may map
+//! [`Extents::pop_ending_at`] (with [`Extents::peek_ending_at`]), [`Extents::take_at`]. Nodes come from a base node pool; because taking one may map
 //! base memory, a caller takes a [`Spare`] before it locks its source, and the list consumes
 //! it only when a range needs a node of its own. The list has no lock: it lives inside its
 //! source's state and that source's lock guards it. Lock order: source lock, then the node
@@ -121,6 +121,31 @@ impl Extents {
             }
         }
         None
+    }
+
+    /// Takes `[addr, addr + size)` if a free range begins exactly at `addr` and holds it: how a
+    /// huge object grows in place into the free space right after it.
+    pub fn take_at(&mut self, addr: usize, size: usize) -> bool {
+        let mut link: *mut *mut Node = &mut self.head;
+        // SAFETY: as in `take`.
+        unsafe {
+            while !(*link).is_null() && (**link).addr < addr {
+                link = &mut (**link).next;
+            }
+            let n = *link;
+            if n.is_null() || (*n).addr != addr || (*n).size < size {
+                return false;
+            }
+            if (*n).size == size {
+                *link = (*n).next;
+                NODES.give(n.cast());
+            } else {
+                (*n).addr += size;
+                (*n).size -= size;
+            }
+        }
+        self.total -= size;
+        true
     }
 
     /// Adds `[addr, addr + size)`, which overlaps no range held, merging it with its

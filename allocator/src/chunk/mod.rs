@@ -92,10 +92,18 @@ pub fn purge(p: *mut u8, size: usize) {
     pages::purge(p, size);
 }
 
-/// Extends the range `[p, p + old)` to `new` bytes where it lies, if its source allows and
-/// the pages after it are free. The new pages read as zero.
+/// Extends the range `[p, p + old)` (from [`alloc`]) to `new` bytes where it lies, if the
+/// space after it is free in the same source. The new pages read as zero.
 pub fn grow_in_place(p: *mut u8, old: usize, new: usize) -> bool {
-    from_mmap(p) && pages::map_exactly_at(p.wrapping_add(old), new - old)
+    #[cfg(feature = "swap")]
+    if swap::contains(p) {
+        return swap::grow_in_place(p, old, new);
+    }
+    #[cfg(feature = "dss")]
+    if dss::contains(p) {
+        return dss::grow_in_place(p, old, new);
+    }
+    pages::map_exactly_at(p.wrapping_add(old), new - old)
 }
 
 /// Moves the first `len` bytes of the range `[old, old + old_size)` to `new` (a fresh range of

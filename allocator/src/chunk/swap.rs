@@ -8,7 +8,8 @@
 //! of the region. A freed range is zeroed by punching a hole in its file (`MADV_REMOVE`, or
 //! writing zeros where the file system cannot), so that a recycled chunk reads as zero
 //! whatever `swap.prezeroed` says; the never-used part is trusted to be zero only when
-//! `swap.prezeroed` was set, as the manual says, and zeroed on first use otherwise.
+//! `swap.prezeroed` was set, as the manual says, and zeroed on first use otherwise. A huge
+//! object grows in place into the free range after it, or into the top ([`grow_in_place`]).
 //!
 //! Locks: [`STATE`] guards the region's bounds, its free extents and the descriptors; it is
 //! never held across a system call (zeroing happens before a range is filed or after it is
@@ -288,6 +289,28 @@ pub fn alloc(size: usize, align: usize) -> *mut u8 {
         zero(p, size);
     }
     p as *mut u8
+}
+
+/// Extends `[p, p + old)`, a range of the region, to `new` bytes where it lies: into the free
+/// range right after it, or into the never-used top when it ends there. The new part reads as
+/// zero.
+pub fn grow_in_place(p: *mut u8, old: usize, new: usize) -> bool {
+    let (end, more) = (p as usize + old, new - old);
+    let fresh = {
+        let mut st = STATE.lock();
+        if st.free.take_at(end, more) {
+            false
+        } else if end == st.top && st.max - st.top >= more {
+            st.top += more;
+            !st.prezeroed
+        } else {
+            return false;
+        }
+    };
+    if fresh {
+        zero(end, more);
+    }
+    true
 }
 
 /// Takes back `[p, p + size)` if it lies in the region; false if it is not the region's.

@@ -62,3 +62,17 @@ fn peek_sees_only_a_top_range_ending_there() {
     assert_eq!(e.peek_ending_at(4 * C), None);
     assert_eq!(e.total(), C, "peeking removes nothing");
 }
+
+#[test]
+fn take_at_takes_only_from_a_range_that_starts_there() {
+    let mut e = Extents::new();
+    assert!(e.insert(4 * C, 3 * C, &mut Spare::take()));
+    assert!(!e.take_at(5 * C, C), "inside a range, not at its start");
+    assert!(!e.take_at(4 * C, 4 * C), "more than the range holds");
+    assert!(!e.take_at(8 * C, C));
+    assert!(e.take_at(4 * C, C));
+    assert_eq!(ranges(&e), vec![(5 * C, 2 * C)]);
+    assert!(e.take_at(5 * C, 2 * C));
+    assert_eq!(ranges(&e), vec![]);
+    assert_eq!(e.total(), 0);
+}
