@@ -159,6 +159,37 @@ fn prof_runs_a_program_on_jemalloc_rs_and_names_its_sites() {
     assert!(svg.contains("site_a") && svg.contains("site_b") && svg.contains("main"));
 }
 
+/// Sampling one allocation per 4 KiB on average (`--sample 12`): the dump is `heap_v2/4096`
+/// and the report's unsampled totals and shares land near the truth.
+#[test]
+fn prof_sampled_run_on_jemalloc_rs_is_unsampled_to_near_the_truth() {
+    let (Some(so), Some(prog)) = (own_so(), compile("prof_sites", &[])) else { return };
+    let out = scratch("run-rs-sampled");
+    let assert = jemctl()
+        .env("JEMCTL_SO", so)
+        .env_remove("MALLOC_CONF")
+        .args(["prof", "--sample", "12", "--out"])
+        .arg(&out)
+        .args(["--", prog.to_str().unwrap(), "4096", "10"])
+        .assert()
+        .code(7);
+    let report = String::from_utf8_lossy(&assert.get_output().stderr).into_owned();
+    assert!(report.contains("one sample every 4096 bytes on average (heap_v2/4096)"), "{report}");
+    let in_use = total(&report, "In use: ");
+    let allocated = total(&report, "Allocated since the start: ");
+    // About 2,500 and 3,800 samples: one standard deviation is 1.2% and 1%.
+    assert!((in_use / (4000.0 * 4096.0) - 1.0).abs() < 0.06, "in use {in_use}:\n{report}");
+    assert!((allocated / (6000.0 * 4096.0) - 1.0).abs() < 0.06, "allocated {allocated}:\n{report}");
+    assert_share(&report, INUSE, "site_a", 75.0, 4.0);
+    assert_share(&report, ALLOC, "site_c", 100.0 / 3.0, 4.0);
+}
+
+/// The exact byte count a report's line gives after `label`: "In use: 16.0 MiB (16777216 bytes)".
+fn total(report: &str, label: &str) -> f64 {
+    let rest = report.split(label).nth(1).unwrap_or_else(|| panic!("no '{label}' in:\n{report}"));
+    rest.split('(').nth(1).and_then(|r| r.split(' ').next()).and_then(|b| b.parse().ok()).unwrap_or_else(|| panic!("{rest}"))
+}
+
 #[test]
 fn prof_runs_a_program_on_jemalloc_5_and_passes_its_streams_and_status_through() {
     let (Some(_), Some(prog)) = (jemalloc5(), compile("prof_sites", &[])) else { return };
@@ -297,7 +328,7 @@ fn prof_show_reads_and_unsamples_a_jemalloc_5_dump() {
     let assert = jemctl().args(["prof", "show"]).arg(&dump).assert().success();
     let report = String::from_utf8_lossy(&assert.get_output().stdout).into_owned();
     assert!(report.contains("one sample every 4096 bytes on average (heap_v2/4096)") && report.contains("unsampled as pprof does"), "{report}");
-    let in_use: f64 = report.split("In use: ").nth(1).and_then(|r| r.split(['(', ' ']).nth(3)).and_then(|b| b.parse().ok()).unwrap();
+    let in_use = total(&report, "In use: ");
     let truth = 4000.0 * 4096.0;
     // About 2,500 samples: one standard deviation is 1.2%.
     assert!((in_use / truth - 1.0).abs() < 0.06, "in use {in_use}, truth {truth}:\n{report}");
