@@ -55,6 +55,12 @@ const NEXT_SEQ: u8 = 0x10;
 
 static ENABLED: AtomicBool = AtomicBool::new(false);
 static FD: AtomicI32 = AtomicI32::new(-1);
+/// The trace file's device and inode: a program that closes every descriptor and opens files
+/// of its own may be given the trace's descriptor number, and the file it names is checked
+/// before the recorder grows it.
+static FILE_ID: AtomicU64 = AtomicU64::new(0);
+/// The lowest descriptor number the trace takes, out of the way of the program's own.
+const HIGH_FD: i32 = 900;
 static SEQ: AtomicU64 = AtomicU64::new(0);
 static THREADS: AtomicU32 = AtomicU32::new(0);
 /// Bumped by each fork child, so that a thread notices its chunk belongs to the parent.
@@ -237,6 +243,9 @@ fn unlock() {
 fn new_chunk(s: &ThreadState, seq: u64) -> bool {
     let fd = FD.load(Ordering::Relaxed);
     let size = (s.size.get() * 2).clamp(FIRST_CHUNK_BYTES, MAX_CHUNK_BYTES);
+    if file_id(fd) != FILE_ID.load(Ordering::Relaxed) {
+        return stop();
+    }
     lock();
     let offset = NEXT_OFFSET.fetch_add(size as u64, Ordering::Relaxed);
     let end = offset + size as u64;
@@ -334,8 +343,11 @@ extern "C" fn after_fork_in_child() {
         return;
     }
     ENABLED.store(false, Ordering::Relaxed);
-    // SAFETY: the parent's descriptor, inherited; the child writes its own file.
-    unsafe { libc::close(FD.load(Ordering::Relaxed)) };
+    let inherited = FD.load(Ordering::Relaxed);
+    if file_id(inherited) == FILE_ID.load(Ordering::Relaxed) {
+        // SAFETY: the parent's trace descriptor, inherited; the child writes its own file.
+        unsafe { libc::close(inherited) };
+    }
     FD.store(-1, Ordering::Relaxed);
     RESERVE.store(false, Ordering::Relaxed);
     SEQ.store(0, Ordering::Relaxed);
@@ -413,9 +425,30 @@ fn open_trace(forked: bool) {
         unsafe { libc::close(fd) };
         return;
     }
+    // SAFETY: duplicating our own descriptor.
+    let high = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, HIGH_FD) };
+    let fd = if high >= 0 {
+        // SAFETY: closing our own descriptor, now duplicated.
+        unsafe { libc::close(fd) };
+        high
+    } else {
+        fd
+    };
+    FILE_ID.store(file_id(fd), Ordering::Relaxed);
     FILE_SIZE.store(FIRST_CHUNK, Ordering::Relaxed);
     FD.store(fd, Ordering::Relaxed);
     ENABLED.store(true, Ordering::Release);
+}
+
+/// The device and inode of the file `fd` names (a hash of both), or 0.
+fn file_id(fd: i32) -> u64 {
+    // SAFETY: an all-zero stat is a valid value for fstat to overwrite.
+    let mut st: libc::stat = unsafe { core::mem::zeroed() };
+    // SAFETY: st is writable.
+    if unsafe { libc::fstat(fd, &mut st) } != 0 {
+        return 0;
+    }
+    (st.st_dev as u64).rotate_left(32) ^ st.st_ino as u64 | 1
 }
 
 /// The program's name, from `/proc/self/comm`.
@@ -442,7 +475,7 @@ fn read_comm(out: &mut [u8]) {
 /// again).
 pub fn finish() {
     let fd = FD.load(Ordering::Relaxed);
-    if fd < 0 {
+    if fd < 0 || file_id(fd) != FILE_ID.load(Ordering::Relaxed) {
         return;
     }
     lock();
