@@ -63,9 +63,9 @@ pub unsafe extern "C" fn valloc(size: usize) -> *mut c_void {
 
 /// # Safety
 /// As glibc's `pvalloc`. Exported by the unprefixed build only, so that memory glibc's own
-/// `pvalloc` would return never reaches this library's `free`.
-#[cfg(not(feature = "je_prefix"))]
-#[no_mangle]
+/// `pvalloc` would return never reaches this library's `free` (the prefixed build keeps it
+/// unexported: there glibc's allocator stays the program's).
+#[cfg_attr(not(feature = "je_prefix"), no_mangle)]
 pub unsafe extern "C" fn pvalloc(size: usize) -> *mut c_void {
     // SAFETY: same contract.
     unsafe { api::pvalloc(size) }

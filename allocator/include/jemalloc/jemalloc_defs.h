@@ -43,10 +43,11 @@
 /* JEMALLOC_STATS: statistics (Cargo feature stats; config.stats). */
 #define JEMALLOC_STATS
 
-/* JEMALLOC_PROF: heap profiling (config.prof), and how it would unwind stacks. */
-/* #undef JEMALLOC_PROF */
+/* JEMALLOC_PROF: heap profiling (Cargo feature prof; config.prof), and how it unwinds stacks
+ * (libgcc's unwinder: config.prof_libgcc). */
+#define JEMALLOC_PROF
 /* #undef JEMALLOC_PROF_LIBUNWIND */
-/* #undef JEMALLOC_PROF_LIBGCC */
+#define JEMALLOC_PROF_LIBGCC
 /* #undef JEMALLOC_PROF_GCC */
 
 /* JEMALLOC_TINY: size classes smaller than the quantum (Cargo feature tiny; config.tiny). */
