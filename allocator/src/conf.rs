@@ -5,7 +5,8 @@
 //! the `MALLOC_CONF` environment variable. Each is a comma-separated list of `key:value`
 //! pairs; booleans are `true`/`false`, integers are decimal, octal (`0` prefix) or hex (`0x`).
 //! A malformed pair or value prints a `<jemalloc>: ` warning and is skipped (with `abort:true`
-//! the warning aborts). Runs once, under the init lock, before any other thread can allocate
+//! the warning aborts). The `report_*` keys are an extension, parsed by [`crate::report::Conf`].
+//! Runs once, under the init lock, before any other thread can allocate
 //! through this allocator; afterwards [`Opts`] is read-only.
 
 use crate::say;
@@ -43,6 +44,8 @@ pub struct Opts {
     pub lg_prof_interval: isize,
     pub prof_gdump: bool,
     pub prof_leak: bool,
+    /// The `report_*` options: an extension, see [`crate::report`].
+    pub report: crate::report::Conf,
 }
 
 /// Longest `opt.prof_prefix`, in bytes.
@@ -88,6 +91,7 @@ impl Opts {
         lg_prof_interval: -1,
         prof_gdump: false,
         prof_leak: false,
+        report: crate::report::Conf::DEFAULT,
     };
 
     /// `opt.prof_prefix` without its NUL.
@@ -225,7 +229,7 @@ fn prof_built() -> bool {
 }
 
 fn known_key(key: &[u8]) -> bool {
-    BOOLS.iter().chain(UNSIGNED).chain(SIGNED).any(|k| k.as_bytes() == key)
+    BOOLS.iter().chain(UNSIGNED).chain(SIGNED).chain(&crate::report::KEYS).any(|k| k.as_bytes() == key)
         || prof_built() && PROF_BOOLS.iter().chain(PROF_OTHERS).any(|k| k.as_bytes() == key)
 }
 
@@ -235,6 +239,9 @@ fn apply(opts: &mut Opts, key: &[u8], value: &[u8]) -> bool {
         Ok(k) => k,
         Err(_) => return false,
     };
+    if let Some(ok) = opts.report.apply(key, value) {
+        return ok;
+    }
     if prof_built() && key == "prof_prefix" {
         if value.len() > PROF_PREFIX_MAX || value.contains(&0) {
             return false;
@@ -296,7 +303,7 @@ fn apply(opts: &mut Opts, key: &[u8], value: &[u8]) -> bool {
 }
 
 /// An integer in base 10, 8 (leading 0) or 16 (leading 0x), optionally negative.
-fn parse_int(s: &[u8]) -> Option<i64> {
+pub(crate) fn parse_int(s: &[u8]) -> Option<i64> {
     let (neg, s) = match s.first() {
         Some(b'-') => (true, &s[1..]),
         _ => (false, s),

@@ -137,6 +137,7 @@ fn init_locked() -> bool {
     // After INITIALIZED: atexit may allocate, and that allocation must not re-enter start-up.
     crate::stats_print::register_at_exit();
     crate::prof::register_at_exit();
+    crate::report::start();
     true
 }
 

@@ -16,7 +16,8 @@
 //! Layers, bottom up (each calls only downward): [`pages`] (the OS) -> [`chunk`], [`chunk_cache`]
 //! and [`rtree`] -> [`arena`] with [`bin`] and [`large`], and [`huge`] -> [`thread`] -> [`api`]
 //! and [`Jemalloc`]. [`base`] serves metadata to all of them; [`stats`] counters are kept in
-//! place. The crate depends on `core` and `libc` only and never allocates through itself.
+//! place; [`ctl`], [`stats_print`] and [`report`] (an extension: reports to a descriptor) read
+//! them. The crate depends on `core` and `libc` only and never allocates through itself.
 
 #![cfg_attr(not(test), no_std)]
 #![deny(unsafe_op_in_unsafe_fn)]
@@ -61,6 +62,7 @@ pub mod message;
 pub mod mutex;
 pub mod pages;
 pub mod prof;
+pub mod report;
 pub mod rtree;
 pub mod run_buckets;
 pub mod size_classes;

@@ -38,9 +38,11 @@ pub enum Command {
     Workloads,
     /// Render a saved benchmark (JSON) as a table, a markdown file and SVG charts
     Report(ReportArgs),
-    /// Read, write or list the allocator's mallctl namespace, as this process sees it
+    /// Read, write or list the allocator's mallctl namespace, in jemctl or in a program
+    /// (`jemctl ctl NAME -- PROGRAM ARGS`)
     Ctl(CtlArgs),
-    /// Print the allocator's malloc_stats_print() report for this process
+    /// Print the allocator's malloc_stats_print() report, of jemctl or of a program
+    /// (`jemctl stats -- PROGRAM ARGS`)
     Stats(StatsArgs),
     /// Run a short, fixed suite on an allocator and compare it with the committed baseline;
     /// exit 1 if it regressed
@@ -259,8 +261,17 @@ pub struct CtlArgs {
     pub workload: Option<String>,
 
     /// Print JSON
-    #[arg(long)]
+    #[arg(long, conflicts_with = "program")]
     pub json: bool,
+
+    /// With a PROGRAM: also read the names every SECONDS while it runs
+    #[arg(long, value_name = "SECONDS", value_parser = positive_seconds, requires = "program")]
+    pub every: Option<f64>,
+
+    /// Read the names in PROGRAM, not in jemctl: run it with libjemalloc_rs.so preloaded and
+    /// read them when it exits; its output and exit status pass through
+    #[arg(last = true, value_name = "PROGRAM ARGS", conflicts_with_all = ["list", "threads", "workload"])]
+    pub program: Vec<String>,
 }
 
 #[derive(Args, Debug)]
@@ -276,12 +287,25 @@ pub struct StatsArgs {
     /// The workload --threads runs (default larson; see `jemctl workloads`)
     #[arg(long, value_name = "NAME", value_parser = workload_name)]
     pub workload: Option<String>,
+
+    /// With a PROGRAM: also print the report every SECONDS while it runs
+    #[arg(long, value_name = "SECONDS", value_parser = positive_seconds, requires = "program")]
+    pub every: Option<f64>,
+
+    /// Report on PROGRAM, not on jemctl: run it with libjemalloc_rs.so preloaded and print its
+    /// report when it exits; its output and exit status pass through
+    #[arg(last = true, value_name = "PROGRAM ARGS", conflicts_with_all = ["threads", "workload"])]
+    pub program: Vec<String>,
 }
 
 #[derive(Args, Debug)]
 pub struct ReportArgs {
-    /// A JSON file written by `jemctl bench --json` or `--save`
+    /// A JSON file written by `jemctl bench --json` or `--save`, or by `jemctl gate --json`
     pub file: PathBuf,
+    /// Also write one self-contained HTML page (inline CSS and SVG) with the machine, the
+    /// command, the charts, the tables and, for a gate run, its verdicts
+    #[arg(long)]
+    pub html: bool,
     /// Where to write the markdown and SVG files (default: beside the JSON file)
     #[arg(long, value_name = "DIR")]
     pub out_dir: Option<PathBuf>,

@@ -5,7 +5,8 @@
 //! at, `arenas.initialized` as its array); `NAME=VALUE` writes; `--list [PREFIX]` prints the
 //! tree with types and access; `--threads N` / `--workload W` first run a workload in this
 //! process so that statistics are not zero; `--json` prints JSON. A `mallctl()` error exits
-//! non-zero with the manual's words for it.
+//! non-zero with the manual's words for it and what to do. `NAME... -- PROGRAM ARGS` reads the
+//! names in a program instead (see [`crate::program`]).
 
 use crate::cli::CtlArgs;
 use crate::error::usage;
@@ -22,6 +23,9 @@ pub fn run(args: CtlArgs) -> Result<()> {
     }
     if args.names.is_empty() {
         return Err(usage("give a NAME to read, NAME=VALUE to write, or --list (see `jemctl ctl --help`)"));
+    }
+    if !args.program.is_empty() {
+        return in_program(&args);
     }
     run_workload_first(args.threads, args.workload.as_deref())?;
     // Statistics are read from the snapshot the epoch refreshes.
@@ -42,6 +46,42 @@ pub fn run(args: CtlArgs) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(&Json::Array(results.iter().map(Entry::to_json).collect()))?);
     }
     Ok(())
+}
+
+/// `jemctl ctl NAME... -- PROGRAM ARGS`: the names as the program sees them, when it exits
+/// (and every `--every` seconds, each line prefixed with the time); exits as the program did.
+fn in_program(args: &CtlArgs) -> Result<()> {
+    if let Some(w) = args.names.iter().find(|n| n.contains('=')) {
+        return Err(usage(format!("'{w}': a program's names can be read, not written")));
+    }
+    let request = crate::program::Request {
+        names: &args.names,
+        stats: None,
+        every: args.every.map(std::time::Duration::from_secs_f64),
+    };
+    let mut missing = Vec::new();
+    let code = crate::program::run(&args.program, &request, &mut |report| {
+        for line in &report.lines {
+            if report.reason == "exit" {
+                println!("{line}");
+            } else {
+                println!("[{:.1} s] {line}", report.at);
+            }
+            if line.contains(": error ENOENT") && report.reason == "exit" {
+                missing.push(line.split(':').next().unwrap_or_default().to_string());
+            }
+        }
+    })?;
+    if !missing.is_empty() {
+        eprintln!(
+            "jemctl: {} {} not exist in {}: see `jemctl ctl --list` for the names, and \
+             `jemctl ctl arenas.initialized -- PROGRAM` for the arenas it used",
+            missing.join(", "),
+            if missing.len() == 1 { "does" } else { "do" },
+            args.program[0]
+        );
+    }
+    crate::program::exit_with(code)
 }
 
 /// The workload `--threads` alone runs.

@@ -11,6 +11,7 @@ mod gate;
 mod layout;
 mod machine;
 mod prof;
+mod program;
 mod stats_cmd;
 mod trace;
 mod units;

@@ -1,7 +1,8 @@
 //! `jemctl stats`: the allocator's `malloc_stats_print()` report for this process, optionally
 //! after a workload has run in it (`--threads N`, `--workload W`). `--opts` passes the manual's
 //! characters that leave parts out: g (general), m (merged arenas), a (each arena), b (bins),
-//! l (large runs).
+//! l (large runs). `jemctl stats -- PROGRAM ARGS` prints the report of a program instead (see
+//! [`crate::program`]), at its exit and every `--every` seconds.
 
 use crate::cli::StatsArgs;
 use crate::error::usage;
@@ -29,6 +30,22 @@ pub fn report(opts: &str) -> Result<String> {
 pub fn run(args: StatsArgs) -> Result<()> {
     if let Some(bad) = args.opts.chars().find(|c| !"gmabl".contains(*c)) {
         return Err(usage(format!("--opts takes the characters g, m, a, b and l, not '{bad}'")));
+    }
+    if !args.program.is_empty() {
+        let request = crate::program::Request {
+            names: &[],
+            stats: Some(&args.opts),
+            every: args.every.map(std::time::Duration::from_secs_f64),
+        };
+        let code = crate::program::run(&args.program, &request, &mut |report| {
+            if report.reason != "exit" {
+                println!("--- {} after {:.1} s ---", args.program[0], report.at);
+            }
+            for line in &report.lines {
+                println!("{line}");
+            }
+        })?;
+        crate::program::exit_with(code);
     }
     crate::ctl_cmd::run_workload_first(args.threads, args.workload.as_deref())?;
     print!("{}", report(&args.opts)?);

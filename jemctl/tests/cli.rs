@@ -102,7 +102,7 @@ fn bench_json_has_the_documented_fields_and_report_renders_it() {
     jemctl().arg("report").arg(&json).arg("--out-dir").arg(&out).assert().success().stdout(predicate::str::contains("jemalloc-rs"));
     let md = std::fs::read_to_string(out.join("run.md")).unwrap();
     assert!(md.contains("| small-batch | 2 | jemalloc-rs |"), "{md}");
-    for svg in ["run-throughput.svg", "run-latency.svg"] {
+    for svg in ["run-overview.svg", "run-latency.svg"] {
         let text = std::fs::read_to_string(out.join(svg)).unwrap();
         assert!(text.contains("<svg") && text.contains("small-batch"), "{svg}");
     }

@@ -5,7 +5,8 @@ use assert_cmd::Command;
 use predicates::prelude::*;
 
 const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/bench-five-workloads.json");
-const ALLOCATORS: [&str; 6] = ["jemalloc-rs", "jemalloc-rs-so", "system", "jemalloc", "libslow_malloc.so", "tcmalloc"];
+const ALLOCATORS: [&str; 7] =
+    ["jemalloc-rs", "jemalloc-rs-so", "system", "jemalloc", "mimalloc", "libslow_malloc.so", "tcmalloc"];
 
 fn jemctl() -> Command {
     let mut c = Command::cargo_bin("jemctl").unwrap();
@@ -15,7 +16,7 @@ fn jemctl() -> Command {
 
 fn report(args: &[&str]) -> String {
     let dir = tempfile::tempdir().unwrap();
-    let out = jemctl().args(args).arg("report").arg(FIXTURE).arg("--out-dir").arg(dir.path()).output().unwrap();
+    let out = jemctl().arg("report").args(args).arg(FIXTURE).arg("--out-dir").arg(dir.path()).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout).unwrap()
 }

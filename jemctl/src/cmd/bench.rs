@@ -5,7 +5,6 @@ use crate::bench::{self, BenchConfig, BenchReport};
 use crate::cli::BenchArgs;
 use crate::export;
 use anyhow::{Context, Result};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -35,11 +34,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
         sample_every: args.sample_every,
     };
 
-    let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
-    bar.set_style(
-        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
+    let bar = super::progress_bar();
     let result = bench::run(&config, &mut |step| {
         bar.set_length(step.total as u64);
         bar.set_position(step.done as u64);

@@ -10,7 +10,6 @@ use crate::gate::export::{self, GateReport};
 use crate::gate::{compare, instructions, suite, time, Figure, Mode};
 use crate::machine::Machine;
 use anyhow::{bail, Result};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 pub fn run(args: GateArgs) -> Result<()> {
     let modes = match args.mode {
@@ -23,11 +22,7 @@ pub fn run(args: GateArgs) -> Result<()> {
     let old = previous_baseline(&args, &modes)?;
     super::table_choice(&args.table, &crate::layout::Table::new(export::table::columns()))?;
 
-    let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
-    bar.set_style(
-        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
+    let bar = super::progress_bar();
     let mut progress = |done: usize, total: usize, label: &str| {
         bar.set_length(total as u64);
         bar.set_position(done as u64);
@@ -109,6 +104,7 @@ pub fn run(args: GateArgs) -> Result<()> {
         ));
     }
     let report = GateReport {
+        command: command_line(),
         candidate: candidate.label().to_string(),
         baseline: args.baseline.display().to_string(),
         machine: machine.clone(),

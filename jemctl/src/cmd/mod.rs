@@ -41,3 +41,15 @@ pub fn table_choice(args: &TableArgs, table: &Table) -> anyhow::Result<Choice> {
     table.check(&choice).map_err(usage)?;
     Ok(choice)
 }
+
+/// The progress bar of a command that runs for more than a second: elapsed time, steps and
+/// the time left, on standard error when it is a terminal; hidden when it is not (indicatif
+/// draws nothing to a pipe or file).
+pub fn progress_bar() -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} ETA {eta} {msg}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    bar
+}

@@ -11,8 +11,3 @@ pub fn write(report: &BenchReport, path: &Path) -> Result<()> {
     let text = serde_json::to_string_pretty(report)?;
     std::fs::write(path, text + "\n").with_context(|| format!("cannot write {}", path.display()))
 }
-
-pub fn read(path: &Path) -> Result<BenchReport> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    serde_json::from_str(&text).with_context(|| format!("{} is not a jemctl bench result", path.display()))
-}

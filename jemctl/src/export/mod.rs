@@ -1,6 +1,7 @@
 //! Exporters: one module per output format of a [`BenchReport`] (terminal table, markdown,
 //! JSON, SVG charts, HTML report), and the columns and notes they share.
 
+pub mod html;
 pub mod json;
 pub mod markdown;
 pub mod svg;

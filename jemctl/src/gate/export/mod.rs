@@ -1,5 +1,6 @@
 //! Exporters of the gate's comparison: one module per output format of a [`GateReport`].
 
+pub mod html;
 pub mod json;
 pub mod markdown;
 pub mod table;
@@ -7,11 +8,14 @@ pub mod table;
 use super::compare::{Row, Verdict};
 use super::Metric;
 use crate::machine::Machine;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// What the gate found, as every exporter sees it.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct GateReport {
+    /// The command line that ran the gate.
+    #[serde(default)]
+    pub command: String,
     pub candidate: String,
     pub baseline: String,
     pub machine: Machine,

@@ -98,6 +98,7 @@ mod tests {
             row("larson", Metric::Instructions, 82.6, 205.3, pct(3.0), Verdict::Regressed),
         ];
         let report = GateReport {
+            command: String::new(),
             candidate: "libslow_malloc.so".into(),
             baseline: "results/baseline.json".into(),
             machine: Default::default(),
