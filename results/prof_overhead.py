@@ -12,7 +12,7 @@ import argparse, os, resource, statistics, subprocess, sys
 
 PERL = r'''
 my %h; my @keep;
-for my $i (1..600_000) {
+for my $i (1..300_000) {
     my $k = "key" . ($i * 7919 % 1_000_003);
     $h{$k} = join(",", ($i) x (1 + $i % 9));
     push @keep, [$i, "x" x ($i % 200)] if $i % 3 == 0;
@@ -26,10 +26,10 @@ print scalar(@s), "\n";
 PYTHON = r'''
 import json
 docs = []
-for i in range(60_000):
+for i in range(8_000):
     d = {"id": i, "name": "item%d" % i, "tags": ["t%d" % (i % 13), "u%d" % (i % 7)], "v": [x * 0.5 for x in range(i % 40)]}
     docs.append(json.dumps(d))
-    if len(docs) > 5_000:
+    if len(docs) > 2_000:
         docs = [json.loads(s) for s in docs[-1000:]]
         docs = [json.dumps(d) for d in docs]
 print(len(docs))

@@ -472,12 +472,84 @@ pub unsafe extern "C" fn malloc(size: usize) -> *mut c_void {
     }
 }
 
+/// Under the heap profiler with sampled small objects promoted to pages (the thread's
+/// `fast_free` cache is set, `fast_tcache` is not): a small allocation that the sampler passes
+/// over, from the thread's cache. None when it must take the general path (sampled, or the
+/// cache is empty).
+///
+/// # Safety
+/// Start-up is done, the calling thread's `fast_free` is its live cache, and
+/// `1 <= size <= SMALL_MAX`.
+#[cold]
+#[inline(never)]
+unsafe fn malloc_small_profiled(size: usize) -> Option<*mut u8> {
+    // SAFETY: per the contract; a small size has a size2bin entry naming a bin below nbins.
+    unsafe {
+        let t = (*thread::state()).fast_free;
+        let binind = *g().sc.size2bin.get_unchecked((size + 7) >> 3) as usize;
+        let usize_ = (*tcache::Tcache::bin(t, binind)).usize as usize;
+        if !prof::sample_skips(usize_) {
+            return None;
+        }
+        let p = tcache::try_pop(t, binind);
+        if p.is_null() {
+            prof::sample_unskip(usize_);
+            return None;
+        }
+        note_allocated(usize_);
+        Some(p)
+    }
+}
+
+/// As [`malloc_small_profiled`], for `realloc` of a small object to a small size: in place
+/// within the class, or a cached object of the new class and the old one freed. A sampled
+/// resize, or an object that is not small, takes the general path.
+///
+/// # Safety
+/// As [`malloc_small_profiled`]; `p` is a live allocation of this allocator.
+#[cold]
+#[inline(never)]
+unsafe fn realloc_small_profiled(p: *mut u8, size: usize) -> Option<*mut u8> {
+    // SAFETY: per the contract, as in the realloc fast path.
+    unsafe {
+        let old_bin = small_bin_of(p)?;
+        let t = (*thread::state()).fast_free;
+        let new_bin = *g().sc.size2bin.get_unchecked((size + 7) >> 3) as usize;
+        let new_usize = (*tcache::Tcache::bin(t, new_bin)).usize as usize;
+        if !prof::sample_skips(new_usize) {
+            return None;
+        }
+        let old_usize = (*tcache::Tcache::bin(t, old_bin)).usize as usize;
+        if old_bin == new_bin {
+            return Some(p);
+        }
+        let q = tcache::try_pop(t, new_bin);
+        if q.is_null() {
+            prof::sample_unskip(new_usize);
+            return None;
+        }
+        ptr::copy_nonoverlapping(p, q, old_usize.min(new_usize));
+        note_allocated(new_usize);
+        free(p.cast());
+        Some(q)
+    }
+}
+
 /// The largest small class, whatever the options: subpage classes always end there.
 const SMALL_MAX: usize = PAGE - crate::size_classes::SUBPAGE;
 
 #[cold]
 #[inline(never)]
 unsafe fn malloc_slow(size: usize) -> *mut c_void {
+    let s = thread::state();
+    // SAFETY: the thread's own state. The two caches differ only when the heap profiler stood
+    // the allocation fast path aside (and then start-up is done).
+    if unsafe { (*s).fast_tcache != (*s).fast_free } && size.wrapping_sub(1) < SMALL_MAX {
+        // SAFETY: as above; the size is small.
+        if let Some(p) = unsafe { malloc_small_profiled(size) } {
+            return p.cast();
+        }
+    }
     if !init() {
         pages::set_errno(libc::ENOMEM);
         return ptr::null_mut();
@@ -655,6 +727,14 @@ unsafe fn realloc_slow(p: *mut c_void, size: usize) -> *mut c_void {
     if p.is_null() {
         // SAFETY: forwarding the caller's contract.
         return unsafe { malloc(size) };
+    }
+    let s = thread::state();
+    // SAFETY: the thread's own state; as in malloc_slow.
+    if unsafe { (*s).fast_tcache != (*s).fast_free } && size.wrapping_sub(1) < SMALL_MAX {
+        // SAFETY: p is a live allocation of ours (the caller's contract); the size is small.
+        if let Some(q) = unsafe { realloc_small_profiled(p.cast(), size) } {
+            return q.cast();
+        }
     }
     let size = if size == 0 {
         if g().opts.sysv {

@@ -172,6 +172,18 @@ fn fork_child_and_parent_each_dump_their_own_heap() {
 }
 
 #[test]
+fn without_prof_accum_only_objects_in_use_are_dumped() {
+    let dir = scratch_dir("noaccum");
+    run("sites", "prof:true,prof_accum:false,prof_prefix:", &dir);
+    let d = parse(&dir.join("sites.heap"));
+    check_totals(&d, "sites.heap without prof_accum");
+    assert!(d.lines.iter().all(|(c, _)| c[0] != 0 && c[2] == 0 && c[3] == 0), "{:?}", d.lines);
+    let m = by_site(&d, &symbols(&program()));
+    assert_eq!(site(&m, "site_small"), [600, 600 * 112, 0, 0]);
+    assert!(!m.contains_key("site_calloc"), "nothing of site_calloc is in use: {m:?}");
+}
+
+#[test]
 fn prof_active_false_stops_sampling() {
     let dir = scratch_dir("inactive");
     run("inactive", "prof:true,prof_prefix:", &dir);

@@ -284,6 +284,33 @@ pub fn prepare(usize_: usize) -> *mut Ctx {
     prepare_slow(usize_)
 }
 
+/// Counts an allocation of `usize_` bytes toward the next sample when that is all it needs:
+/// true when it is not sampled and needs no other attention (the caller then allocates it
+/// without [`prepare`]); false when the caller must go through [`prepare`], the countdown
+/// untouched.
+#[inline]
+pub fn sample_skips(usize_: usize) -> bool {
+    let s = thread::state();
+    // SAFETY: the thread's own state and Tdata.
+    unsafe {
+        let t = (*s).prof;
+        if !t.is_null() && (usize_ as u64) < (*t).left && !DUMPS_WATCH.load(Ordering::Relaxed) {
+            (*t).left -= usize_ as u64;
+            return true;
+        }
+    }
+    false
+}
+
+/// Undoes [`sample_skips`] for an allocation that then took the general path (which counts it
+/// again through [`prepare`]).
+#[inline]
+pub fn sample_unskip(usize_: usize) {
+    let s = thread::state();
+    // SAFETY: sample_skips found the thread's Tdata.
+    unsafe { (*(*s).prof).left += usize_ as u64 };
+}
+
 #[cold]
 #[inline(never)]
 fn prepare_slow(usize_: usize) -> *mut Ctx {
