@@ -4,33 +4,15 @@
 
 mod common;
 
-use common::{assert_success, c_source, compile_c, include_dir, preload, run, run_with_stdin, so_path, Link};
+use common::{
+    assert_success, c_source, compile_c, include_dir, preload, run, run_with_stdin, so_path, Link, MANUAL_FUNCTIONS,
+    MANUAL_VARIABLES,
+};
 use jemalloc_rs::api;
 use jemalloc_rs::size_classes::{SizeClasses, DEFAULT_LG_CHUNK, DEFAULT_LG_CSPACE_MAX, DEFAULT_LG_QSPACE_MAX};
 use std::collections::BTreeMap;
 use std::process::Command;
 use std::time::Duration;
-
-/// Every function of the manual's SYNOPSIS and its extensions.
-const FUNCTIONS: &[&str] = &[
-    "malloc",
-    "calloc",
-    "posix_memalign",
-    "aligned_alloc",
-    "realloc",
-    "free",
-    "memalign",
-    "valloc",
-    "malloc_usable_size",
-    "malloc_stats_print",
-    "mallctl",
-    "mallctlnametomib",
-    "mallctlbymib",
-    "allocm",
-    "rallocm",
-    "sallocm",
-    "dallocm",
-];
 
 const LIMIT: Duration = Duration::from_secs(120);
 
@@ -111,15 +93,15 @@ fn library_exports_exactly_the_manual_api() {
             exported.insert(name.to_owned(), kind.to_owned());
         }
     }
-    for f in FUNCTIONS {
+    for f in MANUAL_FUNCTIONS {
         assert_eq!(exported.get(*f).map(String::as_str), Some("T"), "{f} is not exported as a function");
     }
     let message = exported.get("malloc_message").map(String::as_str);
     assert!(matches!(message, Some("D" | "B")), "malloc_message is not exported as a variable: {message:?}");
     for (name, kind) in &exported {
         // pvalloc is glibc's; it is replaced too, so that its memory never reaches our free.
-        let known = FUNCTIONS.contains(&name.as_str())
-            || ["malloc_message", "malloc_conf", "pvalloc"].contains(&name.as_str());
+        let known =
+            MANUAL_FUNCTIONS.contains(&name.as_str()) || MANUAL_VARIABLES.contains(&name.as_str()) || name == "pvalloc";
         assert!(known, "the library exports {name} ({kind}), which the manual does not define");
     }
 }

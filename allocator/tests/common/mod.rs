@@ -15,6 +15,30 @@ use std::process::{Command, Output, Stdio};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+/// Every function of the manual's SYNOPSIS and its extensions, as the library exports them.
+pub const MANUAL_FUNCTIONS: &[&str] = &[
+    "malloc",
+    "calloc",
+    "posix_memalign",
+    "aligned_alloc",
+    "realloc",
+    "free",
+    "memalign",
+    "valloc",
+    "malloc_usable_size",
+    "malloc_stats_print",
+    "mallctl",
+    "mallctlnametomib",
+    "mallctlbymib",
+    "allocm",
+    "rallocm",
+    "sallocm",
+    "dallocm",
+];
+
+/// The manual's two variables, `malloc_message` and `malloc_conf`.
+pub const MANUAL_VARIABLES: &[&str] = &["malloc_message", "malloc_conf"];
+
 /// The crate directory, `allocator/`.
 pub fn crate_dir() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
