@@ -7,6 +7,7 @@ one's ratio to the same allocator with profiling off.
 
     cargo build --release -p jemalloc_rs_cdylib
     python3 results/prof_overhead.py [--repeat 7] [--so target/release/libjemalloc_rs.so]
+    python3 results/prof_overhead.py --scale 10 --sampled-only   # longer runs, sampled only
 """
 import argparse, os, resource, statistics, subprocess, sys
 
@@ -46,11 +47,15 @@ def main():
     ap.add_argument("--repeat", type=int, default=7)
     ap.add_argument("--so", default="target/release/libjemalloc_rs.so")
     ap.add_argument("--je", default="/usr/lib/x86_64-linux-gnu/libjemalloc.so.2")
+    ap.add_argument("--scale", type=int, default=1,
+                    help="run each program N times longer, so that start-up costs weigh less")
+    ap.add_argument("--sampled-only", action="store_true",
+                    help="leave out lg_prof_sample:0, which is 15-50x slower")
     a = ap.parse_args()
     so = os.path.abspath(a.so)
     programs = {
-        "perl (hashes, strings, sort)": ["perl", "-e", PERL],
-        "python3 PYTHONMALLOC=malloc (json)": [sys.executable, "-c", PYTHON],
+        "perl (hashes, strings, sort)": ["perl", "-e", PERL.replace("300_000", str(300_000 * a.scale))],
+        "python3 PYTHONMALLOC=malloc (json)": [sys.executable, "-c", PYTHON.replace("8_000", str(8_000 * a.scale))],
     }
     configs = [
         ("glibc", None, None),
@@ -66,6 +71,8 @@ def main():
         ]
     else:
         print(f"{a.je} not found: jemalloc 5.3 left out")
+    if a.sampled_only:
+        configs = [c for c in configs if not c[0].endswith("lg_sample:0")]
     for pname, cmd in programs.items():
         times = {c[0]: [] for c in configs}
         for r in range(a.repeat):
