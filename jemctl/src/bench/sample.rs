@@ -5,7 +5,7 @@ use crate::allocator::AllocatorSpec;
 use anyhow::{anyhow, Result};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
-use workloads::{Clock, RunParams};
+use workloads::{Clock, Outcome, RunParams};
 
 #[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq)]
 pub struct Latency {
@@ -65,24 +65,31 @@ pub fn measure(req: &Request<'_>) -> Result<Sample> {
         sample_every: req.sample_every,
     };
     let o = workloads::run(workload, table, &params, &clock);
-    let h = &o.latency;
-    let q = |q: f64| h.value_at_quantile(q);
-    Ok(Sample {
-        ops: o.ops,
-        seconds: o.seconds,
-        cpu_user_seconds: o.cpu_user_seconds,
-        cpu_sys_seconds: o.cpu_sys_seconds,
-        latency_ns: Latency { p50: q(0.5), p90: q(0.9), p99: q(0.99), p999: q(0.999), max: h.max() },
-        latency_cdf: CDF_QUANTILES.iter().map(|&x| (x, q(x))).collect(),
-        latency_samples: h.len(),
-        peak_live_bytes: o.peak_live_bytes,
-        end_live_bytes: o.end_live_bytes,
-        baseline_rss_bytes: o.baseline_rss_bytes,
-        peak_rss_bytes: o.peak_rss_bytes,
-        end_rss_bytes: o.end_rss_bytes,
-        peak_rss_exact: o.peak_rss_exact,
-        clock: clock.describe(),
-        clock_overhead_ns: clock.overhead_ns(),
-        clock_resolution_ns: clock.resolution_ns(),
-    })
+    Ok(Sample::from_outcome(&o, &clock))
+}
+
+impl Sample {
+    /// The figures of one run of a workload, timed with `clock`.
+    pub fn from_outcome(o: &Outcome, clock: &Clock) -> Sample {
+        let h = &o.latency;
+        let q = |q: f64| h.value_at_quantile(q);
+        Sample {
+            ops: o.ops,
+            seconds: o.seconds,
+            cpu_user_seconds: o.cpu_user_seconds,
+            cpu_sys_seconds: o.cpu_sys_seconds,
+            latency_ns: Latency { p50: q(0.5), p90: q(0.9), p99: q(0.99), p999: q(0.999), max: h.max() },
+            latency_cdf: CDF_QUANTILES.iter().map(|&x| (x, q(x))).collect(),
+            latency_samples: h.len(),
+            peak_live_bytes: o.peak_live_bytes,
+            end_live_bytes: o.end_live_bytes,
+            baseline_rss_bytes: o.baseline_rss_bytes,
+            peak_rss_bytes: o.peak_rss_bytes,
+            end_rss_bytes: o.end_rss_bytes,
+            peak_rss_exact: o.peak_rss_exact,
+            clock: clock.describe(),
+            clock_overhead_ns: clock.overhead_ns(),
+            clock_resolution_ns: clock.resolution_ns(),
+        }
+    }
 }

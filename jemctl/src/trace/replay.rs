@@ -5,7 +5,7 @@
 //! frees or resizes an object waits until its slot is filled.
 
 use super::plan::{Kind, Plan, Step};
-use crate::bench::sample::{Latency, Sample, CDF_QUANTILES};
+use crate::bench::sample::Sample;
 use anyhow::{bail, Result};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use workloads::{AllocTable, Clock, RunParams, Shared, ThreadCtx};
@@ -114,24 +114,6 @@ pub fn measure(plan: &Plan, table: AllocTable, sample_every: u32) -> Result<Samp
     if o.ops != plan.calls() {
         bail!("the replay made {} calls, not the trace's {}", o.ops, plan.calls());
     }
-    let h = &o.latency;
-    let q = |q: f64| h.value_at_quantile(q);
-    Ok(Sample {
-        ops: o.ops,
-        seconds: o.seconds,
-        cpu_user_seconds: o.cpu_user_seconds,
-        cpu_sys_seconds: o.cpu_sys_seconds,
-        latency_ns: Latency { p50: q(0.5), p90: q(0.9), p99: q(0.99), p999: q(0.999), max: h.max() },
-        latency_cdf: CDF_QUANTILES.iter().map(|&x| (x, q(x))).collect(),
-        latency_samples: h.len(),
-        peak_live_bytes: plan.peak_live_bytes,
-        end_live_bytes: o.end_live_bytes,
-        baseline_rss_bytes: o.baseline_rss_bytes,
-        peak_rss_bytes: o.peak_rss_bytes,
-        end_rss_bytes: o.end_rss_bytes,
-        peak_rss_exact: o.peak_rss_exact,
-        clock: clock.describe(),
-        clock_overhead_ns: clock.overhead_ns(),
-        clock_resolution_ns: clock.resolution_ns(),
-    })
+    // The trace's peak, not the replay's own bookkeeping: identical on every allocator.
+    Ok(Sample { peak_live_bytes: plan.peak_live_bytes, ..Sample::from_outcome(&o, &clock) })
 }
