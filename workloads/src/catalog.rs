@@ -11,6 +11,7 @@
 
 use crate::ctx::ThreadCtx;
 
+mod bench_malloc_thread;
 mod big;
 mod cache;
 mod fragmentation;
@@ -18,6 +19,7 @@ mod huge;
 mod larson;
 mod mstress;
 mod realloc;
+mod rptest;
 mod shbench;
 mod simple;
 mod threadtest;
@@ -49,7 +51,7 @@ pub struct Workload {
     pub make: fn(&Setup) -> Box<dyn Shared>,
 }
 
-static ALL: [Workload; 16] = [
+static ALL: [Workload; 18] = [
     larson::LARSON,
     threadtest::THREADTEST,
     xmalloc::XMALLOC,
@@ -57,6 +59,8 @@ static ALL: [Workload; 16] = [
     cache::CACHE_THRASH,
     shbench::SHBENCH,
     mstress::MSTRESS,
+    bench_malloc_thread::BENCH_MALLOC_THREAD,
+    rptest::RPTEST,
     realloc::REALLOC,
     fragmentation::FRAGMENTATION,
     huge::HUGE,

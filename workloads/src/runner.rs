@@ -93,13 +93,25 @@ pub fn run_shared(
                 let (slots, booked, warm_up, prepared, go) = (&slots, &booked, &warm_up, &prepared, &go);
                 let (stop, finished) = (&stop, &finished);
                 s.spawn(move || {
+                    // Counts the thread as finished even when it panics (a workload that found
+                    // its blocks overwritten), so that the runner stops waiting and re-raises it.
+                    let _finished = OnDrop(|| {
+                        finished.fetch_add(1, Ordering::Release);
+                    });
                     let sync = Rendezvous { booked, warm_up, prepared, go, stop };
-                    let mut ctx =
-                        ThreadCtx::new(table, params.seed, t, threads, clock, Some(sync), &slots[t], budget, sample_every);
+                    let mut ctx = ThreadCtx::new(
+                        table,
+                        params.seed,
+                        t,
+                        threads,
+                        clock,
+                        Some(sync),
+                        &slots[t],
+                        budget,
+                        sample_every,
+                    );
                     shared.thread(&mut ctx);
-                    let report = ctx.into_report();
-                    finished.fetch_add(1, Ordering::Release);
-                    report
+                    ctx.into_report()
                 })
             })
             .collect();
@@ -128,8 +140,7 @@ pub fn run_shared(
     // in the process gives memory back meanwhile, the samples taken during the run can be lower.
     let peak_rss = if exact { os::peak_rss().max(sampled_rss) } else { sampled_rss }.max(baseline_rss);
 
-    let mut teardown =
-        ThreadCtx::new(table, params.seed, threads, threads, clock, None, &slots[threads], 0, 0);
+    let mut teardown = ThreadCtx::new(table, params.seed, threads, threads, clock, None, &slots[threads], 0, 0);
     shared.teardown(&mut teardown);
     drop(teardown);
     let end_live = live_sum();
@@ -159,5 +170,14 @@ pub fn run_shared(
         peak_rss_bytes: peak_rss,
         end_rss_bytes: end_rss,
         peak_rss_exact: exact,
+    }
+}
+
+/// Runs a closure when dropped, on unwinding too.
+struct OnDrop<F: FnMut()>(F);
+
+impl<F: FnMut()> Drop for OnDrop<F> {
+    fn drop(&mut self) {
+        (self.0)()
     }
 }
