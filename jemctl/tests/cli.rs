@@ -61,7 +61,7 @@ fn invalid_size_class_options_are_usage_errors() {
 #[test]
 fn workloads_lists_every_workload() {
     let assert = jemctl().arg("workloads").assert().success();
-    for name in ["larson", "threadtest", "xmalloc", "cache-scratch", "cache-thrash", "shbench", "mstress", "realloc", "fragmentation", "huge", "small-loop", "small-batch", "medium"] {
+    for name in ["larson", "threadtest", "xmalloc", "cache-scratch", "cache-thrash", "shbench", "mstress", "bench-malloc-thread", "rptest", "realloc", "fragmentation", "huge", "small-loop", "small-batch", "medium"] {
         assert!(String::from_utf8_lossy(&assert.get_output().stdout).contains(name), "{name} missing");
     }
 }

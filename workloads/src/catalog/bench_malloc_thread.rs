@@ -1,21 +1,21 @@
-//! bench-malloc-thread: each thread keeps a working set of 1024 slots and, over and over, frees
-//! the block in a random slot and puts a new one of a random size there; the sizes run from 4
-//! to 32768 bytes with an inverse-square distribution, so that half are under 8 bytes, three
-//! quarters under 16 and one in a hundred over 400.
+//! bench-malloc-thread: each thread keeps a working set of 1024 slots and, over and over, frees the
+//! block in a random slot and puts a new one of a random size there; the sizes run from 4 to 32768
+//! bytes with an inverse-square distribution, so that half are under 8 bytes, three quarters under
+//! 16 and one in a hundred over 400.
 //!
 //! Follows glibc's `benchtests/bench-malloc-thread.c` (mimalloc-bench's `glibc-thread`):
-//! - As there: 1024 slots per thread (`WORKING_SET_SIZE`), starting empty; sizes `MIN_ALLOCATION_SIZE`
-//!   4 to `MAX_ALLOCATION_SIZE` 32768 from the inverse-square curve computed in `f32` as its
-//!   `get_block_size` does (`((max^-1 - min^-1) r + min^-1)^-1` truncated, `r` uniform in
-//!   `0..=RAND_MAX`); the sizes and slots are drawn ahead into two tables of 8000 sizes and
-//!   4096 slots, shared by every thread, which each thread walks from the same start, so that all
-//!   threads make the same requests, as in glibc; each step is `free` then `malloc`; the blocks
-//!   are never written, as glibc never writes them (so this workload cannot notice an allocator
-//!   that hands out overlapping blocks; the others that write their blocks can).
-//! - What differs: the tables come from the run's seed (glibc calls `rand()` unseeded); the
-//!   first pass over the empty slots makes no `free(NULL)` calls (glibc makes 1024 of them, at
-//!   most, before its 60-second run); the run lasts `--duration` or `--ops`, not 60 seconds; the
-//!   blocks left at the end are freed (glibc exits with them).
+//! - As there: 1024 slots per thread (`WORKING_SET_SIZE`), starting empty; sizes
+//!   `MIN_ALLOCATION_SIZE` 4 to `MAX_ALLOCATION_SIZE` 32768 from the inverse-square curve computed in
+//!   `f32` as its `get_block_size` does (`((max^-1 - min^-1) r + min^-1)^-1` truncated, `r` uniform
+//!   in `0..=RAND_MAX`); the sizes and slots are drawn ahead into two tables of 8000 sizes and 4096
+//!   slots, shared by every thread, which each thread walks from the same start, so that all threads
+//!   make the same requests, as in glibc; each step is `free` then `malloc`; the blocks are never
+//!   written, as glibc never writes them (so this workload cannot notice an allocator that hands out
+//!   overlapping blocks; rptest, which writes its blocks' sizes in them and checks them, can).
+//! - What differs: the tables come from the run's seed (glibc calls `rand()` unseeded); the first
+//!   pass over the empty slots makes no `free(NULL)` calls (glibc makes up to 1024 of them, at the
+//!   start of its timed 60-second run); the run lasts `--duration` or `--ops`, not 60 seconds; the blocks left at
+//!   the end are freed (glibc exits with them).
 
 use super::{Setup, Shared, Workload};
 use crate::ctx::ThreadCtx;

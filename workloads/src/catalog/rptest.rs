@@ -1,39 +1,40 @@
-//! rptest: each thread replaces blocks of mixed sizes (8 B to 16 KB, three quarters under 4 KiB:
-//! a linear drop-off) in a table of 1000 slots, in loops of a few dozen frees and allocations walked
-//! through the table at prime strides; every second loop it also allocates a batch of blocks
-//! that it hands to another thread, which frees them.
+//! rptest: each thread replaces blocks of mixed sizes (8 B to 16 KB, three quarters under 4 KiB: a
+//! linear drop-off) in a table of 1000 slots, in loops of a few dozen frees and allocations walked
+//! through the table at prime strides; every second loop it also allocates a batch of blocks that
+//! it hands to another thread, which frees them.
 //!
 //! Follows Mattias Jansson's rpmalloc benchmark (`rpmalloc-benchmark`, `benchmark/main.c`), as
-//! mimalloc-bench runs it: `rptest N 0 1 2 500 1000 100 8 16000`, that is random sizes, linear
-//! size drop-off, a cross-thread batch every 2 loops, 500 loops per iteration, 1000 slots per
-//! thread, 100 operations per loop, sizes 8 to 16000 bytes. Those are the parameters here too.
-//! As in the source:
+//! mimalloc-bench runs it: `rptest N 0 1 2 500 1000 100 8 16000`, that is random sizes, linear size
+//! drop-off, a cross-thread batch every 2 loops, 500 loops per iteration, 1000 slots per thread,
+//! 100 operations per loop, sizes 8 to 16000 bytes. Those are the parameters here too. As in the
+//! source:
 //! - A table of 2000 sizes: uniform draws `u` in `0..100000` become `even = 8 + round(15992 u /
-//!   100000)`, and size `i` is `8 + (even[i+2] - 8) |w[i] + w[i+1] - 1|` with `w = 1 - (even -
-//!   8) / 15992` (a uniform size times a triangular weight: mean about 2.7 KB, median 1.8 KB,
-//!   a quarter under 600 B, three quarters under 4 KiB). Tables of 311 allocation counts and 257 free counts per loop, uniform percents
-//!   of 30 to 99 of the 100 operations (frees take 80% of theirs).
-//! - Each loop: take the batches other threads handed to this one; make the loop's frees, at a
-//!   stride of 11 slots (a slot already empty costs nothing); free the batches' blocks, then each
-//!   batch's pointer array and header; make the loop's allocations at a stride of 7 slots, each
-//!   freeing what its slot holds first; then, on every second loop with more than one thread, a
-//!   batch of as many blocks as the loop allocated, given to the next thread in turn (skipping
-//!   itself). The strides are the first two primes from 7 up that do not divide the slot count.
+//!   100000)`, and size `i` is `8 + (even[i+2] - 8) |w[i] + w[i+1] - 1|` with `w = 1 - (even - 8) /
+//!   15992` (a uniform size times a triangular weight: mean about 2.7 KB, median 1.8 KB, a quarter
+//!   under 600 B, three quarters under 4 KiB). Tables of 311 allocation counts and 257 free counts
+//!   per loop, uniform percents of 30 to 99 of the 100 operations (frees take 80% of theirs).
+//! - Each loop: take the batches other threads handed to this one; make the loop's frees, at a stride
+//!   of 11 slots (a slot already empty costs nothing); free the batches' blocks, then each batch's
+//!   pointer array and header; make the loop's allocations at a stride of 7 slots, each freeing what
+//!   its slot holds first; then, on every second loop with more than one thread, a batch of as many
+//!   blocks as the loop allocated, given to the next thread in turn (skipping itself). The strides
+//!   are the first two primes from 7 up that do not divide the slot count.
 //! - Blocks under 4 KiB are asked for with no alignment, 8 or 16 in turn (by the size index);
 //!   unaligned ones come from `calloc`, aligned ones from `memalign` and are filled with 0xCD, as
-//!   mimalloc-bench's `benchmark_malloc` does to touch all memory (rpmalloc-benchmark's own
-//!   calls plain `malloc`). Then each block gets its size in its first 4 bytes, a byte in each
-//!   whole page after the first and its last byte; whoever frees it reads the size from there.
-//! - After 500 loops an iteration ends: the thread frees every slot, and the next iteration
-//!   starts its sizes at `(thread + 1) (iteration + 1) 37` in the table. The source runs two
-//!   iterations per thread and the whole thing twice; here the iterations go on, the even and
-//!   odd ones alternating as the source's do, until `--duration` or `--ops` ends the run.
+//!   mimalloc-bench's `benchmark_malloc` does to touch all memory (rpmalloc-benchmark's own calls
+//!   plain `malloc`). Then each block gets its size in its first 4 bytes, a byte in each whole page
+//!   after the first and its last byte; whoever frees it reads the size from there.
+//! - After 500 loops an iteration ends: the thread frees every slot, and the next iteration starts
+//!   its sizes at `(thread + 1) (iteration + 1) 37` in the table. The source runs two iterations per
+//!   thread and the whole thing twice, in new threads; here the iterations go on in the same threads
+//!   (the second run's slot and size positions start afresh, as there), the even and odd ones
+//!   alternating as the source's do, until `--duration` or `--ops` ends the run.
 //!
-//! What differs: the size and count tables are drawn from the run's seed instead of the
-//! source's fixed numbers; batches carry as many blocks as the loop allocated (mimalloc-bench's
-//! copy; rpmalloc-benchmark now hands a quarter of them); a thread goes on handing batches to
-//! others to the end (the source stops once any thread has finished its iteration) and does
-//! not wait for the others between iterations; batches still in flight at the end are freed in
+//! What differs: the size and count tables are drawn from the run's seed instead of the source's
+//! fixed numbers; batches carry as many blocks as the loop allocated (as in mimalloc-bench's copy;
+//! one version of rpmalloc-benchmark's main.c hands a quarter of them); a thread goes on handing
+//! batches to others to the end (the source stops once any thread has finished its iteration) and
+//! does not wait for the others between iterations; batches still in flight at the end are freed in
 //! the tear-down.
 
 use super::{Setup, Shared, Workload};
