@@ -200,6 +200,41 @@ fn lg_dirty_mult_governs_purging_and_arenas_purge_empties() {
 }
 
 #[test]
+fn frees_past_the_dirty_limit_purge_and_the_counters_say_so() {
+    let prog = program("mallctl_behaviour");
+    let field = |out: &str, key: &str| -> u64 {
+        let v = out.split_whitespace().find_map(|kv| kv.strip_prefix(key)).expect(key);
+        v.parse().expect("a number")
+    };
+    for conf in [None, Some("lg_dirty_mult:3"), Some("lg_dirty_mult:-1")] {
+        let o = run(&prog, conf, &["purge"]);
+        assert_ok(&o, &format!("purge under {conf:?}"));
+        let out = text(&o.stdout);
+        let (pdirty, pactive) = (field(&out, "pdirty:"), field(&out, "pactive:"));
+        let (npurge, nmadvise, purged) = (field(&out, "npurge:"), field(&out, "nmadvise:"), field(&out, "purged:"));
+        // 128 holes of 16 pages each were freed; none of their chunks emptied.
+        if conf == Some("lg_dirty_mult:-1") {
+            assert_eq!((pdirty, npurge, nmadvise, purged), (2048, 0, 0, 0), "{out}");
+        } else {
+            // The manual's limit: active >> lg_dirty_mult, or one chunk of pages if greater.
+            let lg_dirty_mult = if conf.is_some() { 3 } else { 5 };
+            assert_eq!(field(&out, "lg_dirty_mult:"), lg_dirty_mult, "{out}");
+            let limit = (pactive >> lg_dirty_mult).max(1 << (field(&out, "lg_chunk:") - 12));
+            assert!(pdirty <= limit, "dirty {pdirty} above the limit {limit}: {out}");
+            assert!(npurge >= 1 && nmadvise >= npurge, "{out}");
+            assert_eq!(purged + pdirty, 2048, "every freed page is dirty or purged: {out}");
+        }
+        // arenas.purge: one more sweep, nothing dirty left, each page it purged counted once.
+        assert_eq!(field(&out, "after:"), 0, "{out}");
+        assert_eq!(field(&out, "npurge2:"), npurge + 1, "{out}");
+        assert_eq!(field(&out, "purged2:"), purged + pdirty, "{out}");
+        assert!(field(&out, "nmadvise2:") > nmadvise, "{out}");
+        // calloc on the purged holes reads zeros, not the 0xa5 written before the frees.
+        assert_eq!(field(&out, "nonzero:"), 0, "{out}");
+    }
+}
+
+#[test]
 fn xmalloc_turns_failure_into_an_abort() {
     let prog = program("mallctl_behaviour");
     let o = run(&prog, Some("xmalloc:true"), &["oom"]);

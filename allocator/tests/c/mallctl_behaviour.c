@@ -139,6 +139,52 @@ int main(int argc, char **argv) {
         mallctl("stats.arenas.0.pdirty", &after, &len, NULL, 0);
         printf("npurge:%llu pdirty:%zu after:%zu\n", (unsigned long long)npurge, pdirty, after);
         return 0;
+    } else if (strcmp(mode, "purge") == 0) {
+        /* 256 large objects of 64 KiB written with 0xa5 in arena 0, every other one freed, so
+         * that the holes (2048 pages) outgrow the dirty limit while no chunk empties; then
+         * arenas.purge, and calloc of the purged holes. Prints the counters at each step. */
+        unsigned zero = 0;
+        mallctl("thread.arena", NULL, NULL, &zero, sizeof(zero));
+        static unsigned char *big[256];
+        for (int i = 0; i < 256; i++) {
+            big[i] = malloc(64 * 1024);
+            memset(big[i], 0xa5, 64 * 1024);
+        }
+        for (int i = 0; i < 256; i += 2) free(big[i]);
+        uint64_t epoch = 1, npurge = 0, nmadvise = 0, purged = 0, npurge2 = 0, nmadvise2 = 0, purged2 = 0;
+        size_t pdirty = 0, pactive = 0, after = 0, lg_chunk = 0, len;
+        ssize_t lg_dirty_mult = 0;
+        len = sizeof(size_t);
+        mallctl("opt.lg_chunk", &lg_chunk, &len, NULL, 0);
+        len = sizeof(ssize_t);
+        mallctl("opt.lg_dirty_mult", &lg_dirty_mult, &len, NULL, 0);
+        mallctl("epoch", NULL, NULL, &epoch, sizeof(epoch));
+        len = sizeof(uint64_t);
+        mallctl("stats.arenas.0.npurge", &npurge, &len, NULL, 0);
+        mallctl("stats.arenas.0.nmadvise", &nmadvise, &len, NULL, 0);
+        mallctl("stats.arenas.0.purged", &purged, &len, NULL, 0);
+        len = sizeof(size_t);
+        mallctl("stats.arenas.0.pdirty", &pdirty, &len, NULL, 0);
+        mallctl("stats.arenas.0.pactive", &pactive, &len, NULL, 0);
+        mallctl("arenas.purge", NULL, NULL, &zero, sizeof(zero));
+        mallctl("epoch", NULL, NULL, &epoch, sizeof(epoch));
+        mallctl("stats.arenas.0.pdirty", &after, &len, NULL, 0);
+        len = sizeof(uint64_t);
+        mallctl("stats.arenas.0.npurge", &npurge2, &len, NULL, 0);
+        mallctl("stats.arenas.0.nmadvise", &nmadvise2, &len, NULL, 0);
+        mallctl("stats.arenas.0.purged", &purged2, &len, NULL, 0);
+        int nonzero = 0;
+        for (int i = 0; i < 256; i += 2) {
+            unsigned char *p = calloc(1, 64 * 1024);
+            for (size_t j = 0; j < 64 * 1024; j++) nonzero += p[j] != 0;
+        }
+        printf("lg_chunk:%zu lg_dirty_mult:%zd pactive:%zu pdirty:%zu npurge:%llu nmadvise:%llu "
+               "purged:%llu after:%zu npurge2:%llu nmadvise2:%llu purged2:%llu nonzero:%d\n",
+               lg_chunk, lg_dirty_mult, pactive, pdirty, (unsigned long long)npurge,
+               (unsigned long long)nmadvise, (unsigned long long)purged, after,
+               (unsigned long long)npurge2, (unsigned long long)nmadvise2,
+               (unsigned long long)purged2, nonzero);
+        return 0;
     } else if (strcmp(mode, "exit") == 0) {
         sink = malloc(100);
     } else {
