@@ -156,8 +156,7 @@ fn imalloc_prof(size: usize, zero: bool) -> *mut u8 {
             let t = thread::tcache();
             if !t.is_null() {
                 // SAFETY: the thread's own cache; a small bin is below nhbins.
-                let p = unsafe { tcache::try_pop(t, binind) };
-                if !p.is_null() {
+                if let Some(p) = unsafe { tcache::try_pop(t, binind) } {
                     if zero {
                         // SAFETY: p has usize_ usable bytes.
                         unsafe { ptr::write_bytes(p, 0, usize_) };
@@ -460,8 +459,7 @@ pub unsafe extern "C" fn malloc(size: usize) -> *mut c_void {
         let t = (*s).fast_tcache;
         if !t.is_null() && size.wrapping_sub(1) < SMALL_MAX {
             let binind = *g().sc.size2bin.get_unchecked((size + 7) >> 3) as usize;
-            let p = tcache::try_pop(t, binind);
-            if !p.is_null() {
+            if let Some(p) = tcache::try_pop(t, binind) {
                 if crate::stats::STATS {
                     (*s).allocated += (*tcache::Tcache::bin(t, binind)).usize as u64;
                 }
@@ -491,11 +489,10 @@ unsafe fn malloc_small_profiled(size: usize) -> Option<*mut u8> {
         if !prof::sample_skips(usize_) {
             return None;
         }
-        let p = tcache::try_pop(t, binind);
-        if p.is_null() {
+        let Some(p) = tcache::try_pop(t, binind) else {
             prof::sample_unskip(usize_);
             return None;
-        }
+        };
         note_allocated(usize_);
         Some(p)
     }
@@ -523,11 +520,10 @@ unsafe fn realloc_small_profiled(p: *mut u8, size: usize) -> Option<*mut u8> {
         if old_bin == new_bin {
             return Some(p);
         }
-        let q = tcache::try_pop(t, new_bin);
-        if q.is_null() {
+        let Some(q) = tcache::try_pop(t, new_bin) else {
             prof::sample_unskip(new_usize);
             return None;
-        }
+        };
         ptr::copy_nonoverlapping(p, q, old_usize.min(new_usize));
         note_allocated(new_usize);
         free(p.cast());
@@ -706,8 +702,7 @@ pub unsafe extern "C" fn realloc(p: *mut c_void, size: usize) -> *mut c_void {
                     return p;
                 }
                 // Small to small: a cached object of the new class, then the old one freed.
-                let q = tcache::try_pop(t, new_bin);
-                if !q.is_null() {
+                if let Some(q) = tcache::try_pop(t, new_bin) {
                     let new_usize = (*tcache::Tcache::bin(t, new_bin)).usize as usize;
                     let old_usize = (*tcache::Tcache::bin(t, old_bin)).usize as usize;
                     ptr::copy_nonoverlapping(p.cast::<u8>(), q, old_usize.min(new_usize));

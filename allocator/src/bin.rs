@@ -91,6 +91,42 @@ impl RunHeader {
         }
     }
 
+    /// Takes the lowest `out.len().min(nfree)` free regions in ascending order, a bitmap word
+    /// at a time, and returns how many it took.
+    ///
+    /// # Safety
+    /// Bin lock held; `run` is a live run of the bin `info` describes.
+    #[inline]
+    unsafe fn alloc_regions(run: *mut RunHeader, info: &BinInfo, out: &mut [*mut u8]) -> usize {
+        // SAFETY: while fewer than nfree regions are taken some summary bit is set, and every
+        // set summary bit names a non-zero word within the bitmap; k < want <= out.len().
+        unsafe {
+            let want = out.len().min((*run).nfree as usize);
+            let bm = Self::bitmap(run);
+            let base = run as usize + info.reg0_offset as usize;
+            let size = info.reg_size as usize;
+            let mut summary = (*run).summary;
+            let mut k = 0;
+            while k < want {
+                let w = summary.trailing_zeros() as usize;
+                let mut word = *bm.add(w);
+                let first = base + w * 64 * size;
+                while word != 0 && k < want {
+                    *out.get_unchecked_mut(k) = (first + word.trailing_zeros() as usize * size) as *mut u8;
+                    word &= word - 1;
+                    k += 1;
+                }
+                *bm.add(w) = word;
+                if word == 0 {
+                    summary &= !(1 << w);
+                }
+            }
+            (*run).summary = summary;
+            (*run).nfree -= k as u32;
+            k
+        }
+    }
+
     /// Marks the region at `p` free. Aborts on a pointer that is not a region start or whose
     /// region is already free.
     ///
@@ -183,6 +219,34 @@ impl BinState {
         }
     }
 
+    /// Allocates up to `out.len()` regions, the lowest of `runcur` first, then of the runs
+    /// [`Self::next_run`] gives; returns how many (fewer only when out of memory).
+    ///
+    /// # Safety
+    /// `self.lock` held; `arena` owns this bin.
+    pub unsafe fn alloc_batch_locked(&mut self, arena: &Arena, out: &mut [*mut u8]) -> usize {
+        let info = &g().sc.bins[self.binind];
+        let mut n = 0;
+        // SAFETY: bin lock held; runcur, when set, is a live run of this bin.
+        unsafe {
+            while n < out.len() {
+                let mut run = self.runcur;
+                if run.is_null() || (*run).nfree == 0 {
+                    run = self.next_run(arena);
+                    if run.is_null() {
+                        break;
+                    }
+                }
+                n += RunHeader::alloc_regions(run, info, &mut out[n..]);
+            }
+        }
+        stats::update(|| {
+            self.stats.allocated += n * info.reg_size as usize;
+            self.stats.nmalloc += n as u64;
+        });
+        n
+    }
+
     /// Makes `runcur` a run with a free region: the lowest non-full run, or a new one.
     ///
     /// # Safety
@@ -224,14 +288,31 @@ impl BinState {
     /// in it.
     #[inline]
     pub unsafe fn dalloc_locked(&mut self, arena: &Arena, run: *mut RunHeader, p: *mut u8) {
+        // SAFETY: forwarded contract.
+        unsafe { self.dalloc_uncounted(arena, run, p) };
+        self.note_dallocs(1);
+    }
+
+    /// Counts `n` regions freed through [`Self::dalloc_uncounted`].
+    #[inline(always)]
+    pub fn note_dallocs(&mut self, n: usize) {
+        stats::update(|| {
+            self.stats.allocated -= n * g().sc.bins[self.binind].reg_size as usize;
+            self.stats.ndalloc += n as u64;
+        });
+    }
+
+    /// [`Self::dalloc_locked`] without the statistics, for a caller that frees many regions
+    /// under one lock hold and counts them once with [`Self::note_dallocs`].
+    ///
+    /// # Safety
+    /// As [`Self::dalloc_locked`].
+    #[inline(always)]
+    pub unsafe fn dalloc_uncounted(&mut self, arena: &Arena, run: *mut RunHeader, p: *mut u8) {
         let info = &g().sc.bins[self.binind];
         // SAFETY: bin lock held; run is live and belongs to this bin.
         unsafe {
             RunHeader::free_region(run, info, p);
-            stats::update(|| {
-                self.stats.allocated -= info.reg_size as usize;
-                self.stats.ndalloc += 1;
-            });
             let nfree = (*run).nfree;
             if nfree == info.nregs {
                 self.run_emptied(arena, run, info);
@@ -411,19 +492,12 @@ pub unsafe fn dalloc_small(c: Chunk, page: usize, p: *mut u8) {
 pub fn fill(arena: &Arena, binind: usize, out: &mut [*mut u8], nrequests: u64) -> usize {
     let bin = arena.bin(binind);
     bin.lock.lock();
-    let mut n = 0;
+    let n;
     // SAFETY: bin lock held.
     unsafe {
         let b = bin.locked();
         stats::update(|| b.stats.nrequests += nrequests);
-        while n < out.len() {
-            let p = b.alloc_locked(arena);
-            if p.is_null() {
-                break;
-            }
-            out[n] = p;
-            n += 1;
-        }
+        n = b.alloc_batch_locked(arena, out);
         stats::update(|| b.stats.nfills += 1);
     }
     bin.lock.unlock();

@@ -35,6 +35,7 @@ const NSLOTS_LARGE: usize = 20;
 #[repr(C)]
 pub struct TcacheBin {
     /// Stack of cached objects; the top (`avail[ncached - 1]`) is handed out first.
+    /// `avail[-1]` is a null guard, so the top can be read without testing for an empty stack.
     pub avail: *mut *mut u8,
     pub ncached: u32,
     pub ncached_max: u32,
@@ -109,7 +110,8 @@ pub fn boot() {
     let nhbins = g.sc.nbins + nlarge;
     GEOMETRY.nhbins.store(nhbins, Ordering::Relaxed);
     GEOMETRY.max_class.store(if nlarge > 0 { max } else { g.sc.sspace_max }, Ordering::Relaxed);
-    let stacks: usize = (0..nhbins).map(slots).sum();
+    // Each stack has one slot more, below its bottom: a null guard (see `push`).
+    let stacks: usize = (0..nhbins).map(|i| slots(i) + 1).sum();
     let bytes = core::mem::size_of::<Tcache>() + nhbins * core::mem::size_of::<TcacheBin>() + stacks * 8;
     GEOMETRY.bytes.store(bytes, Ordering::Relaxed);
     let incr = if g.opts.lg_tcache_gc_sweep < 0 {
@@ -174,6 +176,9 @@ pub fn create(arena: *mut Arena) -> *mut Tcache {
         let mut stack = Tcache::bin(t, nhbins) as *mut *mut u8;
         for i in 0..nhbins {
             let n = slots(i);
+            // The guard below the stack's bottom, which no object equals.
+            stack.write(ptr::null_mut());
+            stack = stack.add(1);
             let usize_ = if i < g.sc.nbins { g.sc.bins[i].reg_size as usize } else { (i - g.sc.nbins + 1) << LG_PAGE };
             Tcache::bin(t, i).write(TcacheBin {
                 avail: stack,
@@ -215,23 +220,32 @@ unsafe fn pop(t: *mut Tcache, binind: usize) -> *mut u8 {
     }
 }
 
-/// The malloc fast path: pops a cached object, or returns null on a miss or when a GC step
-/// is due (the caller then takes the slow path, which does both).
+/// The malloc fast path: pops a cached object; None on a miss or when a GC step is due (the
+/// caller then takes the slow path, which does both). The answer is decided by the branches,
+/// not by the popped value, so a caller that inlines this tests nothing twice.
 ///
 /// # Safety
 /// `t` is the calling thread's live cache and `binind < nhbins`.
 #[inline(always)]
-pub unsafe fn try_pop(t: *mut Tcache, binind: usize) -> *mut u8 {
-    // SAFETY: the caller's cache.
+pub unsafe fn try_pop(t: *mut Tcache, binind: usize) -> Option<*mut u8> {
+    // SAFETY: the caller's cache; 0 < ncached <= ncached_max indexes within the stack.
     unsafe {
-        if (*t).gc_ticks <= 1 {
-            return ptr::null_mut();
+        let b = &mut *Tcache::bin(t, binind);
+        let n = b.ncached;
+        let ticks = (*t).gc_ticks;
+        if n == 0 || ticks <= 1 {
+            return None;
         }
-        let p = pop(t, binind);
-        if !p.is_null() {
-            (*t).gc_ticks -= 1;
+        let n = n - 1;
+        b.ncached = n;
+        if (n as i32) < b.low_water {
+            b.low_water = n as i32;
         }
-        p
+        if stats::STATS {
+            b.nrequests += 1;
+        }
+        (*t).gc_ticks = ticks - 1;
+        Some(*b.avail.add(n as usize))
     }
 }
 
@@ -312,13 +326,15 @@ pub unsafe fn try_push(t: *mut Tcache, binind: usize, p: *mut u8) -> bool {
 /// class.
 #[inline(always)]
 unsafe fn push(t: *mut Tcache, binind: usize, p: *mut u8) -> bool {
-    // SAFETY: the caller's cache; ncached < ncached_max indexes within the stack.
+    // SAFETY: the caller's cache; ncached < ncached_max indexes within the stack, and
+    // avail[ncached - 1] is the top or, for an empty stack, the guard.
     unsafe {
         let b = &mut *Tcache::bin(t, binind);
         if b.ncached == b.ncached_max {
             return false;
         }
-        if b.ncached > 0 && *b.avail.add(b.ncached as usize - 1) == p {
+        // The top of the stack, or the null guard below an empty one: p is never null.
+        if *b.avail.add(b.ncached as usize).sub(1) == p {
             double_free();
         }
         *b.avail.add(b.ncached as usize) = p;
@@ -450,13 +466,15 @@ pub unsafe fn flush(t: *mut Tcache, binind: usize, keep: usize) {
                 let page = c.page_of(p);
                 if small {
                     let e = c.entry(page, g.header_pages);
-                    arena.bin(binind).locked().dalloc_locked(arena, (*e).link[0].cast(), p);
+                    arena.bin(binind).locked().dalloc_uncounted(arena, (*e).link[0].cast(), p);
                 } else {
                     large::dalloc_locked(arena, c, page);
                 }
             }
             if small {
-                stats::update(|| arena.bin(binind).locked().stats.nflushes += 1);
+                let b = arena.bin(binind).locked();
+                b.note_dallocs(left - deferred);
+                stats::update(|| b.stats.nflushes += 1);
                 arena.bin(binind).lock.unlock();
             } else {
                 arena.maybe_purge();

@@ -385,3 +385,76 @@ fn cached_large_requests_reach_the_lrun_statistics() {
     );
     assert!(l1 - l0 >= want, "large.nrequests moved by {}", l1 - l0);
 }
+
+/// Fills take regions a bitmap word at a time, across runs and across the words of a run (bin
+/// 0's runs have 4028 regions, 63 words), and flushes count their objects once per batch: a
+/// thread that holds thousands of objects of one class gets distinct, class-aligned regions,
+/// and the bin's statistics match them exactly before and after everything is freed.
+#[test]
+fn batched_fills_and_flushes_span_runs_and_bitmap_words() {
+    let _serial = SERIAL.lock().unwrap();
+    std::thread::spawn(|| {
+        start();
+        if g().narenas() < 4 {
+            eprintln!("skipped: fewer than 4 arenas");
+            return;
+        }
+        thread::bind(arena::get_or_create(3).unwrap());
+        tcache::flush_current_thread();
+        for size in [8usize, 64, 3840] {
+            let binind = g().sc.small_bin(size);
+            let reg = g().sc.bins[binind].reg_size as usize;
+            let before = bin_allocated(binind);
+            let n = 5000;
+            let mut ps: Vec<usize> = (0..n).map(|_| malloc(size) as usize).collect();
+            for (i, &p) in ps.iter().enumerate() {
+                assert_eq!(arena_of(p as *mut u8), 3);
+                // SAFETY: p has `size` bytes.
+                unsafe { std::ptr::write_bytes(p as *mut u8, i as u8, size) };
+            }
+            let cached_now = cached(binind) as usize;
+            assert_eq!(bin_allocated(binind), before + (n + cached_now) * reg, "class {size}");
+            let mut sorted = ps.clone();
+            sorted.sort_unstable();
+            assert!(sorted.windows(2).all(|w| w[1] - w[0] >= reg), "class {size}: regions overlap");
+            for (i, &p) in ps.iter().enumerate() {
+                // SAFETY: written above, still live.
+                assert_eq!(unsafe { *(p as *const u8).add(size - 1) }, i as u8, "class {size}: contents");
+            }
+            // Free in an order unlike the fill's, so that flushes meet runs half full.
+            let len = ps.len();
+            for i in 0..len {
+                ps.swap(i, (i * 7919) % len);
+            }
+            for p in ps {
+                free(p as *mut u8);
+            }
+            tcache::flush_current_thread();
+            assert_eq!(bin_allocated(binind), before, "class {size}: every region went back");
+        }
+    })
+    .join()
+    .unwrap();
+}
+
+/// The double-free check reads the top of the stack without testing for an empty one (a
+/// null guard sits below each stack): freeing into an empty cache is never taken for a double
+/// free, and freeing the top twice still is (in `mallctl.rs`'s abort tests).
+#[test]
+fn freeing_into_an_empty_cache_is_not_a_double_free() {
+    let _serial = SERIAL.lock().unwrap();
+    std::thread::spawn(|| {
+        start();
+        let binind = g().sc.small_bin(96);
+        let p = malloc(96);
+        tcache::flush_current_thread();
+        assert_eq!(cached(binind), 0);
+        free(p);
+        assert_eq!(cached(binind), 1);
+        let q = malloc(96);
+        assert_eq!(q, p, "the cache hands back what it holds");
+        free(q);
+    })
+    .join()
+    .unwrap();
+}
