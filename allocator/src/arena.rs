@@ -15,6 +15,7 @@
 
 use crate::bin::Bin;
 use crate::chunk;
+use crate::chunk_cache;
 use crate::chunk_map::{Chunk, ChunkHeader, MapEntry, ALLOCATED, DIRTY, LARGE, SMALL};
 use crate::global::g;
 use crate::mutex::RawMutex;
@@ -148,7 +149,7 @@ impl Arena {
         while !c.is_null() {
             // SAFETY: queued chunks are ours alone: empty, off every list.
             let next = unsafe { (*c).dirty_next };
-            chunk::release_arena_chunk(c.cast());
+            chunk_cache::release_arena_chunk(c.cast());
             c = next;
         }
     }
@@ -207,8 +208,8 @@ impl Arena {
         }
     }
 
-    /// Gives the arena a free chunk: the newest cached empty one, or a new one mapped with the
-    /// lock dropped.
+    /// Gives the arena a free chunk: the newest of its own empty ones, or one from the chunk
+    /// cache (a recycled chunk, whose pages are dirty) or a new mapping, with the lock dropped.
     ///
     /// # Safety
     /// Arena lock held.
@@ -228,20 +229,32 @@ impl Arena {
             return true;
         }
         self.lock.unlock();
-        let p = chunk::alloc_arena_chunk();
-        self.lock.lock();
-        if p.is_null() {
-            return false;
+        let fresh = chunk_cache::alloc_arena_chunk();
+        if let Some((p, false)) = fresh {
+            // SAFETY: a recycled chunk of ours: its header pages held another object's data;
+            // the header and the page map start zeroed, as in a fresh chunk.
+            unsafe { ptr::write_bytes(p, 0, g.header_pages << LG_PAGE) };
         }
+        self.lock.lock();
+        let Some((p, zeroed)) = fresh else { return false };
         let c = Chunk(p.cast());
-        // SAFETY: p is a fresh chunk of ours; its pages read as zero. Lock held again.
+        // SAFETY: p is a chunk of ours with a zeroed header; its pages read as zero if
+        // `zeroed`, and otherwise hold old data, so they are filed as one dirty run (calloc
+        // zeroes dirty pages). Lock held again.
         unsafe {
             (*c.0).arena = self as *const Arena as *mut Arena;
+            let flag = if zeroed { 0 } else { DIRTY };
             let first = c.entry(g.header_pages, g.header_pages);
             let last = c.entry(g.sc.chunk_pages - 1, g.header_pages);
-            (*first).set(0, g.max_run_pages);
-            (*last).set(0, g.max_run_pages);
-            self.state().stats.mapped += g.sc.chunk_size;
+            (*first).set(flag, g.max_run_pages);
+            (*last).set(flag, g.max_run_pages);
+            let st = self.state();
+            st.stats.mapped += g.sc.chunk_size;
+            if !zeroed {
+                st.ndirty += g.max_run_pages;
+                (*c.0).ndirty = g.max_run_pages;
+                self.dirty_list_insert(c.0);
+            }
             self.avail_insert(first, g.max_run_pages);
         }
         true

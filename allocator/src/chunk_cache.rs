@@ -1,36 +1,52 @@
-//! The chunk cache: freed huge objects kept mapped, with their pages, for the next huge request.
-//! Only ranges of the mmap source ([`chunk::from_mmap`]) are cached: their pages can be moved
-//! with `mremap` and they need not read as zero.
+//! The chunk cache: freed huge objects and emptied arena chunks kept mapped, with their
+//! pages, for the next huge object or arena chunk. Only ranges of the mmap source
+//! ([`chunk::from_mmap`]) are cached: their pages can be moved with `mremap` and they need not
+//! read as zero.
 //!
 //! An extension of jemalloc 2.2.1, which unmaps a huge object at free (`huge.c`,
-//! `chunk_dealloc`); its nearest relative there is the recycling of dss chunks
-//! (`chunk_recycle_dss`). A program that churns big blocks would otherwise pay `mmap`, a page
-//! fault on every page it touches (the kernel zeroing each) and `munmap` for every block.
+//! `chunk_dealloc`) and keeps one spare chunk per arena; its nearest relative there is the
+//! recycling of dss chunks (`chunk_recycle_dss`). A program that churns big blocks would
+//! otherwise pay `mmap`, a page fault on every page it touches (the kernel zeroing each) and
+//! `munmap` for every block.
 //!
 //! Entry points: [`take`] (a cached range for a new huge object), [`take_pages`] (cached ranges
-//! whose pages a caller moves into a fresh mapping with `mremap`), [`put`] (a freed huge object)
-//! and [`flush`] (`arenas.purge`). Cached ranges are chunk-aligned multiples of the chunk size,
-//! unregistered in the chunk registry (a pointer into one is not a live object), adjacent ones
-//! merged. They stay counted in `stats.chunks.current` and `stats.mapped`, since they are
-//! mapped, but not in `stats.huge.allocated` nor `stats.active`.
+//! whose pages a caller moves into a fresh mapping with `mremap`), [`put`] (a freed huge
+//! object), [`alloc_arena_chunk`] and [`release_arena_chunk`] (an arena's chunks, cached or
+//! fresh), [`note_in_use`] (huge objects made or ended) and [`flush`] (`arenas.purge`). Cached
+//! ranges are chunk-aligned multiples of the chunk size, unregistered in the chunk registry (a
+//! pointer into one is not a live object), adjacent ones merged. A range handed out again holds
+//! old data: a huge object zeroes it for calloc, an arena files its pages as dirty (calloc
+//! zeroes dirty pages).
 //!
-//! The bound, and the schedule on which memory goes back: the cache holds at most the greater
-//! of `stats.huge.allocated >> opt.lg_dirty_mult` (the manual's dirty-page ratio, applied to
-//! huge objects) and four times the largest recent request, which decays by 1/16 at every huge
-//! free, and never more than twice the bytes of the huge objects still live. A program in a
-//! steady churn keeps enough to serve its next blocks (the amount it holds cached wanders
-//! with the sizes it frees and asks for; the wider the bound, the less often it must unmap
-//! or fault); one that frees its huge objects for good gets the memory back as it frees, all
-//! of it once none is live. `lg_dirty_mult:-1` (no purging) keeps only
-//! the churn term. Over the bound, the oldest ranges are unmapped, tail first.
+//! What counts where: cached ranges stay counted in `stats.chunks.current` and `stats.mapped`,
+//! since they are mapped (and a range handed out again is no new chunk in
+//! `stats.chunks.total`), but in no arena's `mapped` or `pdirty`, nor in `stats.huge.allocated`,
+//! `stats.allocated` or `stats.active`. An arena chunk counts in its arena's `mapped` from the
+//! moment the arena takes it until it releases it here.
 //!
-//! Locking: [`CACHE`] guards everything here; it is never held across a system call: ranges
-//! to unmap are collected under it and unmapped after it is dropped.
+//! The bound, and the schedule on which memory goes back. "In use" is the chunk memory outside
+//! the cache: live huge objects and the chunks arenas hold. The cache holds at most the greater
+//! of `in use >> opt.lg_dirty_mult` (the manual's dirty-page ratio) and the churn term, four
+//! times the largest recent request (huge object or arena chunk), which decays by 1/16 at every
+//! range put here; and never more than twice the bytes in use or the churn term up to 64 MiB,
+//! whichever is greater. A program in a steady churn keeps enough to serve its next blocks
+//! (the amount cached wanders with the sizes it frees and asks for; the wider the bound, the
+//! less often it must unmap or fault); one that frees its big blocks for good gets the memory
+//! back as it frees: the churn term decays with each range freed, and the in-use term shrinks
+//! with what is freed. `lg_dirty_mult:-1` (no purging) keeps only the churn term. Over the
+//! bound, the oldest ranges are unmapped, tail first.
+//!
+//! Locking: [`CACHE`] guards the ranges; it is never held across a system call: ranges to unmap
+//! are collected under it and unmapped after it is dropped. The in-use count is an atomic.
 
 use crate::chunk;
 use crate::global::g;
 use crate::mutex::Mutex;
+use core::sync::atomic::{AtomicUsize, Ordering};
 
+/// Bytes the churn term may keep however little is in use (glibc's malloc keeps up to twice
+/// its largest mmap threshold, 64 MiB, at the top of its heap).
+const FLOOR: usize = 64 << 20;
 /// Most ranges kept; a full cache unmaps its oldest to admit a new one.
 const SLOTS: usize = 32;
 
@@ -54,6 +70,16 @@ pub struct CacheState {
 
 pub static CACHE: Mutex<CacheState> =
     Mutex::new(CacheState { ranges: [Range { addr: 0, size: 0, stamp: 0 }; SLOTS], len: 0, cached: 0, recent: 0, frees: 0 });
+
+/// Bytes of chunks in use outside the cache: live huge objects and the chunks arenas hold.
+/// Kept whatever the statistics setting: the cache's bound.
+static IN_USE: AtomicUsize = AtomicUsize::new(0);
+
+/// Counts `delta` bytes of chunks put in use (or, wrapping, out of use); returns the bytes in
+/// use after the change.
+pub fn note_in_use(delta: usize) -> usize {
+    IN_USE.fetch_add(delta, Ordering::Relaxed).wrapping_add(delta)
+}
 
 /// Ranges to unmap once the lock is dropped.
 struct Evicted {
@@ -103,11 +129,12 @@ impl CacheState {
         self.recent = self.recent.max(size.saturating_mul(4));
     }
 
-    /// The most bytes the cache may hold while `allocated` bytes of huge objects are live.
-    fn limit(&self, allocated: usize) -> usize {
+    /// The most bytes the cache may hold while `in_use` bytes of chunks are in use.
+    fn limit(&self, in_use: usize) -> usize {
         let lg = g().opts.lg_dirty_mult;
-        let ratio = if lg < 0 { 0 } else { allocated >> lg };
-        ratio.max(self.recent).min(allocated.saturating_mul(2))
+        let ratio = if lg < 0 { 0 } else { in_use >> lg };
+        let floor = self.recent.min(FLOOR);
+        ratio.max(self.recent).min(in_use.saturating_mul(2).max(floor))
     }
 
     /// Unmaps (into `out`) the oldest ranges' tails until the cache is within `limit`.
@@ -132,6 +159,9 @@ impl CacheState {
 /// A cached range of `size` bytes (a chunk multiple) aligned to `align`, the smallest that
 /// fits, split off the front of a larger one if need be. Its pages hold old data.
 pub fn take(size: usize, align: usize) -> Option<*mut u8> {
+    if !chunk::anonymous_allowed() {
+        return None;
+    }
     let mut c = CACHE.lock();
     c.note_request(size);
     let best = (0..c.len)
@@ -152,16 +182,19 @@ pub fn take(size: usize, align: usize) -> Option<*mut u8> {
 /// The largest cached range of at most `room` bytes, taken out of the cache so that the
 /// caller can move its pages into `room` bytes of a new mapping; `(addr, len)`.
 pub fn take_pages(room: usize) -> Option<(*mut u8, usize)> {
+    if !chunk::anonymous_allowed() {
+        return None;
+    }
     let mut c = CACHE.lock();
     let largest = (0..c.len).filter(|&i| c.ranges[i].size <= room).max_by_key(|&i| c.ranges[i].size)?;
     let r = c.remove(largest);
     Some((r.addr as *mut u8, r.size))
 }
 
-/// Caches the freed huge object `[addr, addr + size)` (chunk-aligned, a chunk multiple,
-/// already unregistered), then trims the cache to its bound given `allocated` live huge bytes
-/// (after this free). Unmaps what the bound leaves out.
-pub fn put(addr: *mut u8, size: usize, allocated: usize) {
+/// Caches the freed range `[addr, addr + size)` (chunk-aligned, a chunk multiple, of the mmap
+/// source, already unregistered and counted out of use), then trims the cache to its bound.
+/// Unmaps what the bound leaves out.
+pub fn put(addr: *mut u8, size: usize) {
     let mut out = Evicted::new();
     {
         let mut c = CACHE.lock();
@@ -190,10 +223,47 @@ pub fn put(addr: *mut u8, size: usize, allocated: usize) {
         c.ranges[n] = Range { addr, size, stamp };
         c.len += 1;
         c.cached += size;
-        let limit = c.limit(allocated);
+        let limit = c.limit(IN_USE.load(Ordering::Relaxed));
         c.trim(limit, &mut out);
     }
     out.unmap_all();
+}
+
+/// A chunk for an arena, registered in the chunk registry and counted in use: a cached one,
+/// whose pages hold old data (`false`), or a fresh one that reads as zero (`true`); None when
+/// out of memory.
+pub fn alloc_arena_chunk() -> Option<(*mut u8, bool)> {
+    let g = g();
+    let (p, zeroed) = match take(g.sc.chunk_size, g.sc.chunk_size) {
+        Some(p) => (p, false),
+        None => {
+            let p = chunk::alloc(g.sc.chunk_size, g.sc.chunk_size);
+            if p.is_null() {
+                return None;
+            }
+            chunk::note_mapped(1);
+            (p, true)
+        }
+    };
+    if !g.rtree.set(p as usize, p as usize) {
+        unmap(p as usize, g.sc.chunk_size);
+        return None;
+    }
+    note_in_use(g.sc.chunk_size);
+    Some((p, zeroed))
+}
+
+/// Unregisters an emptied arena chunk and caches it (mmap chunks) or gives it back to its
+/// source.
+pub fn release_arena_chunk(p: *mut u8) {
+    let g = g();
+    g.rtree.set(p as usize, 0);
+    note_in_use(g.sc.chunk_size.wrapping_neg());
+    if chunk::from_mmap(p) {
+        put(p, g.sc.chunk_size);
+    } else {
+        unmap(p as usize, g.sc.chunk_size);
+    }
 }
 
 /// Unmaps everything cached and forgets the recent churn (`arenas.purge`).

@@ -19,7 +19,7 @@ use crate::mutex::Mutex;
 use crate::pages;
 use crate::size_classes::chunk_ceiling;
 use core::ptr;
-use core::sync::atomic::{AtomicUsize, Ordering};
+use core::sync::atomic::Ordering;
 
 /// Registry values with this bit set are huge nodes.
 pub const HUGE_TAG: usize = 1;
@@ -40,12 +40,10 @@ pub struct HugeStats {
 
 pub static STATS: Mutex<HugeStats> = Mutex::new(HugeStats { allocated: 0, nmalloc: 0, ndalloc: 0 });
 pub(crate) static NODES: NodePool = NodePool::new(core::mem::size_of::<HugeNode>());
-/// Bytes in live huge objects, kept whatever the statistics setting: the cache's bound.
-static ALLOCATED: AtomicUsize = AtomicUsize::new(0);
 
 /// Counts `active` bytes of huge objects made live (or, wrapping, ended), `nmalloc` objects
-/// allocated and `ndalloc` freed. Returns the live bytes after the change.
-fn note(active: usize, nmalloc: u64, ndalloc: u64) -> usize {
+/// allocated and `ndalloc` freed; the bytes are chunks in use for the cache's bound.
+fn note(active: usize, nmalloc: u64, ndalloc: u64) {
     if crate::stats::STATS {
         let mut s = STATS.lock();
         s.allocated = s.allocated.wrapping_add(active);
@@ -53,7 +51,7 @@ fn note(active: usize, nmalloc: u64, ndalloc: u64) -> usize {
         s.ndalloc += ndalloc;
     }
     crate::stats::CACTIVE.fetch_add(active, Ordering::Relaxed);
-    ALLOCATED.fetch_add(active, Ordering::Relaxed).wrapping_add(active)
+    chunk_cache::note_in_use(active);
 }
 
 /// `size` fresh bytes aligned to `align` from the chunk layer, counted as mapped chunks.
@@ -151,9 +149,9 @@ pub unsafe fn dalloc(n: *mut HugeNode) {
     g().rtree.set(addr as usize, 0);
     // SAFETY: unregistered above, so nobody else can reach the node.
     unsafe { NODES.give(n.cast()) };
-    let allocated = note(size.wrapping_neg(), 0, 1);
+    note(size.wrapping_neg(), 0, 1);
     if chunk::from_mmap(addr) {
-        chunk_cache::put(addr, size, allocated);
+        chunk_cache::put(addr, size);
     } else {
         unmap(addr, size);
     }

@@ -6,9 +6,9 @@
 //! segment grown with sbrk ([`dss`], feature `dss`), and anonymous mmap ([`mmap`]). With swap
 //! files in use and `opt.overcommit` false, nothing but the files serves chunks.
 //!
-//! Entry points: [`alloc`] and [`dealloc`] for any chunk-aligned range; [`alloc_arena_chunk`]
-//! and [`release_arena_chunk`] for arena chunks (registered in the chunk registry,
-//! [`crate::rtree`]); [`purge`] for free pages inside a chunk; [`grow_in_place`] and
+//! Entry points: [`alloc`] and [`dealloc`] for any chunk-aligned range (the chunk cache,
+//! [`crate::chunk_cache`], sits above them and hands out arena chunks and huge objects);
+//! [`purge`] for free pages inside a chunk; [`grow_in_place`] and
 //! [`relocate`] for huge objects. Every range [`alloc`] returns reads as zero: recycled
 //! ranges are zeroed when they are freed. No lock here: each source guards its own state, and
 //! the counters are atomics.
@@ -38,7 +38,7 @@ pub fn alloc(size: usize, align: usize) -> *mut u8 {
     #[cfg(feature = "swap")]
     if swap::enabled() {
         let p = swap::alloc(size, align);
-        if !p.is_null() || !g().opts.overcommit {
+        if !p.is_null() || !anonymous_allowed() {
             return p;
         }
     }
@@ -50,6 +50,16 @@ pub fn alloc(size: usize, align: usize) -> *mut u8 {
         }
     }
     mmap::map_aligned(size, align)
+}
+
+/// Whether anonymous memory may serve chunks: not once swap files are in use with
+/// `opt.overcommit` false (cached anonymous ranges are then not handed out either).
+pub fn anonymous_allowed() -> bool {
+    #[cfg(feature = "swap")]
+    if swap::enabled() && !g().opts.overcommit {
+        return false;
+    }
+    true
 }
 
 /// Gives back `[p, p + size)`, a chunk-aligned range [`alloc`] returned (or part of one) that
@@ -137,29 +147,6 @@ pub fn note_unmapped(n: usize) {
     if crate::stats::STATS {
         CURRENT.fetch_sub(n, Ordering::Relaxed);
     }
-}
-
-/// A fresh arena chunk, registered in the chunk registry; null when out of memory.
-pub fn alloc_arena_chunk() -> *mut u8 {
-    let g = g();
-    let p = alloc(g.sc.chunk_size, g.sc.chunk_size);
-    if p.is_null() {
-        return p;
-    }
-    if !g.rtree.set(p as usize, p as usize) {
-        dealloc(p, g.sc.chunk_size);
-        return ptr::null_mut();
-    }
-    note_mapped(1);
-    p
-}
-
-/// Unregisters an arena chunk and gives it back to its source.
-pub fn release_arena_chunk(p: *mut u8) {
-    let g = g();
-    g.rtree.set(p as usize, 0);
-    dealloc(p, g.sc.chunk_size);
-    note_unmapped(1);
 }
 
 /// Calls `f` with each chunk-source lock, in acquisition order (for the fork handlers).

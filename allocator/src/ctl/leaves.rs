@@ -129,7 +129,8 @@ pub unsafe fn arenas_initialized(_mib: &[usize], req: &Req) -> Result<()> {
 }
 
 /// `arenas.purge` (unsigned, -w): purges one arena's dirty pages, or every arena's when no
-/// index is written, and then also unmaps the freed huge objects the chunk cache keeps.
+/// index is written, and then unmaps what the chunk cache keeps (freed huge objects and the
+/// emptied arena chunks, whichever arena they came from).
 ///
 /// # Safety
 /// The request's pointers are valid as `mallctl` requires.
@@ -142,6 +143,8 @@ pub unsafe fn arenas_purge(_mib: &[usize], req: &Req) -> Result<()> {
             if let Some(a) = arena::get(i as usize) {
                 a.purge_all();
             }
+            // The arena's emptied chunks went to the shared chunk cache: unmap them.
+            crate::chunk_cache::flush();
             Ok(())
         }
         None => {
