@@ -9,7 +9,7 @@
 //!
 //! Locking: [`Bin::lock`] guards the bin and the headers of its runs. Taking the arena lock
 //! while holding a bin lock is allowed (never the reverse). The seam to the thread cache is
-//! [`fill`] and [`BinState::dalloc_locked`].
+//! [`fill`] and [`BinState::dalloc_batch_locked`].
 
 use crate::arena::{Arena, RunKind};
 use crate::chunk_map::Chunk;
@@ -288,27 +288,6 @@ impl BinState {
     /// in it.
     #[inline]
     pub unsafe fn dalloc_locked(&mut self, arena: &Arena, run: *mut RunHeader, p: *mut u8) {
-        // SAFETY: forwarded contract.
-        unsafe { self.dalloc_uncounted(arena, run, p) };
-        self.note_dallocs(1);
-    }
-
-    /// Counts `n` regions freed through [`Self::dalloc_uncounted`].
-    #[inline(always)]
-    pub fn note_dallocs(&mut self, n: usize) {
-        stats::update(|| {
-            self.stats.allocated -= n * g().sc.bins[self.binind].reg_size as usize;
-            self.stats.ndalloc += n as u64;
-        });
-    }
-
-    /// [`Self::dalloc_locked`] without the statistics, for a caller that frees many regions
-    /// under one lock hold and counts them once with [`Self::note_dallocs`].
-    ///
-    /// # Safety
-    /// As [`Self::dalloc_locked`].
-    #[inline(always)]
-    pub unsafe fn dalloc_uncounted(&mut self, arena: &Arena, run: *mut RunHeader, p: *mut u8) {
         let info = &g().sc.bins[self.binind];
         // SAFETY: bin lock held; run is live and belongs to this bin.
         unsafe {
@@ -321,6 +300,59 @@ impl BinState {
                 self.file_nonfull(run);
             }
         }
+        self.note_dallocs(1);
+    }
+
+    /// Counts `n` regions freed.
+    #[inline(always)]
+    fn note_dallocs(&mut self, n: usize) {
+        stats::update(|| {
+            self.stats.allocated -= n * g().sc.bins[self.binind].reg_size as usize;
+            self.stats.ndalloc += n as u64;
+        });
+    }
+
+    /// The thread cache's flush: frees into this bin the first `n` objects of `objs` that
+    /// belong to `arena`, moving the others (objects of other arenas) to the front of `objs`
+    /// and returning how many there are. Counts the freed ones once.
+    ///
+    /// # Safety
+    /// `self.lock` held; `arena` owns this bin; `objs[..n]` are live regions of this class,
+    /// each in an arena chunk.
+    pub unsafe fn dalloc_batch_locked(&mut self, arena: &Arena, objs: *mut *mut u8, n: usize) -> usize {
+        let g = g();
+        // Copied out, so that the loop's stores through raw pointers do not make the compiler
+        // load them again for every object.
+        let info = g.sc.bins[self.binind];
+        let info = &info;
+        let (chunk_mask, header_pages, nregs) = (g.chunk_mask, g.header_pages, info.nregs);
+        let mut deferred = 0;
+        // SAFETY: per the contract: each object's chunk header names its arena, and a region of
+        // ours has a page map entry naming its run.
+        unsafe {
+            for j in 0..n {
+                let p = *objs.add(j);
+                let c = Chunk::containing(p, chunk_mask);
+                if !ptr::eq((*c.0).arena, arena) {
+                    *objs.add(deferred) = p;
+                    deferred += 1;
+                    continue;
+                }
+                let run = (*c.entry(c.page_of(p), header_pages)).link[0] as *mut RunHeader;
+                RunHeader::free_region(run, info, p);
+                let nfree = (*run).nfree;
+                if nfree == nregs {
+                    self.run_emptied(arena, run, info);
+                } else if nfree == 1 {
+                    if run != self.runcur {
+                        // It was full, so it is in no structure: file it.
+                        self.file_nonfull(run);
+                    }
+                }
+            }
+        }
+        self.note_dallocs(n - deferred);
+        deferred
     }
 
     /// # Safety

@@ -454,32 +454,28 @@ pub unsafe fn flush(t: *mut Tcache, binind: usize, keep: usize) {
             if ptr::eq(arena, own) {
                 merge_requests(arena, binind, b);
             }
-            let mut deferred = 0;
-            for j in 0..left {
-                let p = *objs.add(j);
-                let c = Chunk::containing(p, g.chunk_mask);
-                if !ptr::eq((*c.0).arena, arena) {
-                    *objs.add(deferred) = p;
-                    deferred += 1;
-                    continue;
-                }
-                let page = c.page_of(p);
-                if small {
-                    let e = c.entry(page, g.header_pages);
-                    arena.bin(binind).locked().dalloc_uncounted(arena, (*e).link[0].cast(), p);
-                } else {
-                    large::dalloc_locked(arena, c, page);
-                }
-            }
-            if small {
+            let deferred = if small {
                 let b = arena.bin(binind).locked();
-                b.note_dallocs(left - deferred);
+                let deferred = b.dalloc_batch_locked(arena, objs, left);
                 stats::update(|| b.stats.nflushes += 1);
                 arena.bin(binind).lock.unlock();
+                deferred
             } else {
+                let mut deferred = 0;
+                for j in 0..left {
+                    let p = *objs.add(j);
+                    let c = Chunk::containing(p, g.chunk_mask);
+                    if !ptr::eq((*c.0).arena, arena) {
+                        *objs.add(deferred) = p;
+                        deferred += 1;
+                        continue;
+                    }
+                    large::dalloc_locked(arena, c, c.page_of(p));
+                }
                 arena.maybe_purge();
                 arena.unlock();
-            }
+                deferred
+            };
             left = deferred;
         }
         ptr::copy(objs.add(ncached - keep), objs, keep);
