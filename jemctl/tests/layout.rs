@@ -25,9 +25,14 @@ fn width(line: &str) -> usize {
     line.chars().count()
 }
 
-/// The table's rows: the lines between the header rule and the notes.
+/// The table's rows: the lines between the header rule and the summary (or the notes).
 fn table_rows(text: &str) -> Vec<&str> {
-    text.lines().skip_while(|l| !l.starts_with('─')).skip(1).take_while(|l| !l.starts_with("- ")).filter(|l| !l.is_empty()).collect()
+    text.lines()
+        .skip_while(|l| !l.starts_with('─'))
+        .skip(1)
+        .take_while(|l| !l.starts_with("- ") && !l.starts_with("Summary:"))
+        .filter(|l| !l.is_empty())
+        .collect()
 }
 
 #[test]
@@ -49,6 +54,10 @@ fn the_bench_table_fits_80_100_and_120_columns() {
             );
             assert!(cells.iter().any(|c| c.trim_end_matches('*').ends_with('x')), "no ratio in '{row}'");
         }
+        // The summary sets the first allocator against each of the other six, whole names.
+        let summary: Vec<&str> = text.lines().filter(|l| l.starts_with("jemalloc-rs / ")).collect();
+        assert_eq!(summary.len(), 6, "{text}");
+        assert!(summary.iter().any(|l| l.starts_with("jemalloc-rs / mimalloc ")), "{text}");
         let header = text.lines().find(|l| l.starts_with("workload")).unwrap();
         for h in ["threads", "allocator", "ops/s", "vs system"] {
             assert!(header.contains(h), "{h} missing at {w}: {header}");

@@ -47,7 +47,7 @@ pub struct Settings {
     pub clock_resolution_ns: u64,
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct RunResult {
     pub allocator: String,
     pub workload: String,

@@ -1,7 +1,7 @@
 //! The markdown file: the command, the machine, the table (every column, the best figure of
 //! each workload and thread count in bold) and the notes.
 
-use super::{columns, groups, marked_cells, notes};
+use super::{columns, groups, marked_cells, notes, summary};
 use crate::bench::BenchReport;
 use crate::layout::Align;
 
@@ -33,6 +33,18 @@ pub fn render(report: &BenchReport, charts: &[String]) -> String {
         }
     }
     out.push('\n');
+    let comparisons = summary::compare(&report.runs);
+    if !comparisons.is_empty() {
+        out.push_str(&format!("{}\n\n", summary::heading(&comparisons)));
+        out.push_str("| first / other | cases | ops/s | ops/CPU s | peak RSS |\n| --- | --: | --: | --: | --: |\n");
+        for c in &comparisons {
+            out.push_str(&format!(
+                "| {} / {} | {} | {:.2}x | {:.2}x | {:.2}x |\n",
+                c.first, c.other, c.cases, c.speed, c.cpu_speed, c.peak_rss
+            ));
+        }
+        out.push('\n');
+    }
     for n in notes(report) {
         out.push_str(&format!("- {}\n", n.replace("* marks", "Bold marks")));
     }

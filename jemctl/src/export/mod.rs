@@ -4,13 +4,13 @@
 pub mod html;
 pub mod json;
 pub mod markdown;
+pub mod summary;
 pub mod svg;
 pub mod table;
 
 use crate::bench::{BenchReport, RunResult, FRAGMENTATION_MIN_LIVE};
 use crate::layout::{Align, Column};
 use crate::units;
-
 
 /// Every column a run can show, in order; the default ones fit 100 terminal columns, and give
 /// way (frag, then p99, then peak RSS) when the width is shorter.

@@ -1,7 +1,7 @@
 //! The terminal table: grouped by workload and thread count, the best figure of each group
 //! marked, the columns that fit the width (see [`crate::layout`]), then the notes.
 
-use super::{columns, groups, marked_cells, notes};
+use super::{columns, groups, marked_cells, notes, summary};
 use crate::bench::BenchReport;
 use crate::layout::{self, Choice, Table};
 
@@ -28,6 +28,14 @@ pub fn render(report: &BenchReport, choice: &Choice, width: usize) -> String {
     out.push_str("\n\n");
     out.push_str(&rendered.text);
     out.push('\n');
+    let comparisons = summary::compare(&report.runs);
+    if !comparisons.is_empty() {
+        out.push('\n');
+        out.push_str(&layout::wrap(&summary::heading(&comparisons), width, "  ").join("\n"));
+        out.push_str("\n\n");
+        out.push_str(&summary::table(&comparisons).render(&Choice::default(), width).text);
+        out.push('\n');
+    }
     let mut notes = notes(report);
     if !rendered.left_out.is_empty() {
         notes.insert(
