@@ -1,7 +1,7 @@
 //! The gate's suite: a few workloads that cover the allocator's main paths (the small-object
-//! fast path, bins, aligned and resized blocks, large classes, phase-shifting memory use and
-//! cross-thread frees), each sized to run about a tenth of a second so that the whole suite
-//! stays short on a 2-CPU machine.
+//! fast path, bins, aligned and resized blocks, large classes, phase-shifting memory use,
+//! cross-thread frees, random-size churn and the purging of large runs), each sized to run
+//! about a tenth of a second so that the whole suite stays short on a 2-CPU machine.
 
 use super::{Figure, Metric, Mode, Tolerance};
 use crate::error::usage;
@@ -21,7 +21,7 @@ pub struct Case {
 }
 
 #[rustfmt::skip]
-pub const SUITE: [Case; 7] = [
+pub const SUITE: [Case; 10] = [
     Case { workload: "small-loop", threads: 1, time_ops: Some(20_000_000), instruction_ops: Some(100_000), memory: false },
     Case { workload: "small-batch", threads: 1, time_ops: Some(10_000_000), instruction_ops: Some(100_000), memory: false },
     Case { workload: "aligned", threads: 1, time_ops: Some(2_000_000), instruction_ops: Some(50_000), memory: false },
@@ -33,6 +33,13 @@ pub const SUITE: [Case; 7] = [
     // at a load average of 16, 3.1x at 4), so only its instructions are gated: valgrind runs
     // one thread at a time, and the count repeats to about 0.1%.
     Case { workload: "larson", threads: 2, time_ops: None, instruction_ops: Some(100_000), memory: false },
+    // glibc's benchtest: random-size churn over a fixed working set, served by the thread cache.
+    Case { workload: "bench-malloc-thread", threads: 1, time_ops: Some(10_000_000), instruction_ops: Some(100_000), memory: false },
+    // rpmalloc's benchmark: mixed sizes to 16 KB through calloc and memalign, batches freed by
+    // another thread. Like larson, its speed on two shared CPUs follows the load: instructions only.
+    Case { workload: "rptest", threads: 2, time_ops: None, instruction_ops: Some(20_000), memory: false },
+    // Large runs churned past the dirty-page allowance: purging policy, speed and memory.
+    Case { workload: "large-churn", threads: 1, time_ops: Some(300_000), instruction_ops: None, memory: true },
 ];
 
 impl Case {
