@@ -169,13 +169,15 @@ fn imalloc_prof(size: usize, zero: bool) -> *mut u8 {
             return imalloc_plain(size, zero);
         }
         let p = if prof::promotes() { imalloc_plain(PAGE, zero) } else { imalloc_plain(size, zero) };
-        prof::record(p, usize_, ctx);
+        // SAFETY: ctx is what prof::prepare returned.
+        unsafe { prof::record(p, usize_, ctx) };
         return p;
     }
     let Some(usize_) = g.sc.usable_size(size) else { return imalloc_plain(size, zero) };
     let ctx = prof::prepare(usize_);
     let p = if !ctx.is_null() && usize_ <= g.sc.sspace_max && prof::promotes() { imalloc_plain(PAGE, zero) } else { imalloc_plain(size, zero) };
-    prof::record(p, usize_, ctx);
+    // SAFETY: ctx is what prof::prepare returned.
+    unsafe { prof::record(p, usize_, ctx) };
     p
 }
 
@@ -234,7 +236,8 @@ fn ipalloc(size: usize, alignment: usize, zero: bool) -> *mut u8 {
     if prof::on() {
         let ctx = prof::prepare(usize_);
         let p = ipalloc_plain(usize_, alignment, zero);
-        prof::record(p, usize_, ctx);
+        // SAFETY: ctx is what prof::prepare returned.
+        unsafe { prof::record(p, usize_, ctx) };
         return p;
     }
     ipalloc_plain(usize_, alignment, zero)
@@ -432,7 +435,8 @@ fn prof_resized(old_p: *mut u8, owner: Owner, new_p: *mut u8, new: usize) {
         return;
     }
     let ctx = prof::prepare(new);
-    prof::record(new_p, new, ctx);
+    // SAFETY: ctx is what prof::prepare returned.
+    unsafe { prof::record(new_p, new, ctx) };
 }
 
 fn account_resize(old: usize, new: usize) {

@@ -343,11 +343,9 @@ impl BinState {
                 let nfree = (*run).nfree;
                 if nfree == nregs {
                     self.run_emptied(arena, run, info);
-                } else if nfree == 1 {
-                    if run != self.runcur {
-                        // It was full, so it is in no structure: file it.
-                        self.file_nonfull(run);
-                    }
+                } else if nfree == 1 && run != self.runcur {
+                    // It was full, so it is in no structure: file it.
+                    self.file_nonfull(run);
                 }
             }
         }

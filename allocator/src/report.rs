@@ -260,7 +260,7 @@ struct Lines {
 impl Lines {
     fn control(&mut self, args: core::fmt::Arguments<'_>) {
         let mut buf = MessageBuf::<128>::new();
-        let _ = write!(buf, "{} {}\n", self.pid, args);
+        let _ = writeln!(buf, "{} {}", self.pid, args);
         write_all(self.fd, buf.as_bytes());
     }
 
@@ -269,7 +269,7 @@ impl Lines {
             return;
         }
         let mut buf = MessageBuf::<1100>::new();
-        let _ = write!(buf, "{} | {}\n", self.pid, self.line.as_str().trim_end_matches('\n'));
+        let _ = writeln!(buf, "{} | {}", self.pid, self.line.as_str().trim_end_matches('\n'));
         write_all(self.fd, buf.as_bytes());
         self.line.clear();
     }

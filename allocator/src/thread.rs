@@ -123,6 +123,7 @@ extern "C" fn thread_exit(_value: *mut libc::c_void) {
         (*s).fast_free = ptr::null_mut();
         let tdata = core::mem::replace(&mut (*s).prof, ptr::null_mut());
         if !tdata.is_null() {
+            // Taken out of the state above; not used again.
             crate::prof::thread_exit(tdata);
         }
         let t = core::mem::replace(&mut (*s).tcache, ptr::null_mut());

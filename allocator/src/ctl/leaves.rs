@@ -68,7 +68,7 @@ pub unsafe fn prof_dump(_mib: &[usize], req: &Req) -> Result<()> {
     // SAFETY: forwarded contract.
     let path = unsafe { req.write::<*const core::ffi::c_char>()? }.unwrap_or(core::ptr::null());
     // SAFETY: path is null or the caller's NUL-terminated name.
-    unsafe { crate::prof::dump_now(path) }.map_err(|()| Error::Fault)
+    unsafe { crate::prof::dump_now(path) }.map_err(|_| Error::Fault)
 }
 
 /// `thread.arena` (unsigned, rw): the calling thread's arena; writing binds it to another,

@@ -24,6 +24,10 @@ use core::ffi::{c_char, CStr};
 use core::fmt::{self, Write};
 use core::sync::atomic::Ordering;
 
+/// A profile that could not be written (what went wrong has been said, unless quiet).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Failed;
+
 const BUF_SIZE: usize = 1 << 16;
 
 struct DumpBuf {
@@ -199,7 +203,7 @@ fn snapshot() -> Totals {
 /// Writes a profile to `path`. Errors are said (`<jemalloc>: ...`) unless `quiet`; the leak
 /// summary follows when `leakcheck` and objects remain. Err when the file could not be
 /// written.
-pub fn dump(path: &CStr, leakcheck: bool, quiet: bool) -> Result<Totals, ()> {
+pub fn dump(path: &CStr, leakcheck: bool, quiet: bool) -> Result<Totals, Failed> {
     let opts = &crate::global::g().opts;
     let mut guard = DUMP.lock();
     // SAFETY: path is NUL-terminated.
@@ -209,7 +213,7 @@ pub fn dump(path: &CStr, leakcheck: bool, quiet: bool) -> Result<Totals, ()> {
             crate::say!("creat(\"{}\"), 0644) failed", path.to_str().unwrap_or("?"));
             abort_if_asked();
         }
-        return Err(());
+        return Err(Failed);
     }
     let totals = snapshot();
     let mut out = Out { fd, buf: &mut guard.buf, len: 0, failed: false };
@@ -247,7 +251,7 @@ pub fn dump(path: &CStr, leakcheck: bool, quiet: bool) -> Result<Totals, ()> {
             crate::say!("write() failed during heap profile flush");
             abort_if_asked();
         }
-        return Err(());
+        return Err(Failed);
     }
     if leakcheck && totals.curbytes != 0 {
         let s = |n: i64| if n != 1 { "s" } else { "" };
@@ -296,11 +300,11 @@ pub fn auto(kind: Kind, leakcheck: bool) {
 ///
 /// # Safety
 /// `path` is null or a NUL-terminated string.
-pub unsafe fn manual(path: *const c_char) -> Result<(), ()> {
+pub unsafe fn manual(path: *const c_char) -> Result<(), Failed> {
     if path.is_null() {
         let prefix = crate::global::g().opts.prof_prefix();
         if prefix.is_empty() {
-            return Err(());
+            return Err(Failed);
         }
         let mut name = Name::new();
         // SAFETY: getpid has no preconditions.

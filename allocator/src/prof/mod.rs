@@ -193,8 +193,12 @@ fn tdata() -> *mut Tdata {
 
 /// Thread exit: the thread's counts already live in the contexts; its state goes back to the
 /// pool, cache and all (cached contexts stay valid for the next thread).
-pub fn thread_exit(t: *mut Tdata) {
-    // SAFETY: the exiting thread gives up its Tdata, taken out of its state by the caller.
+///
+/// # Safety
+/// `t` is the exiting thread's profiler state, already taken out of its thread state, and
+/// not used by the caller afterwards.
+pub unsafe fn thread_exit(t: *mut Tdata) {
+    // SAFETY: per the contract, the Tdata is the caller's to give up.
     unsafe {
         if (*t).interval_pending != 0 {
             add_interval((*t).interval_pending);
@@ -385,12 +389,15 @@ fn prepare_slow(usize_: usize) -> *mut Ctx {
 }
 
 /// Counts the object `p` of `usize_` bytes, allocated after [`prepare`] returned `ctx`.
-pub fn record(p: *const u8, usize_: usize, ctx: *mut Ctx) {
+///
+/// # Safety
+/// `ctx` is null or what [`prepare`] returned (contexts are never freed).
+pub unsafe fn record(p: *const u8, usize_: usize, ctx: *mut Ctx) {
     if ctx.is_null() || p.is_null() {
         return;
     }
     if samples::insert(p, ctx, usize_) {
-        // SAFETY: contexts are never freed.
+        // SAFETY: per the contract, a live context.
         unsafe { (*ctx).add(usize_, g().opts.prof_accum) };
     }
 }
@@ -428,9 +435,9 @@ pub fn chunks_unmapped(n: usize) {
 ///
 /// # Safety
 /// `path` is null or a NUL-terminated string.
-pub unsafe fn dump_now(path: *const core::ffi::c_char) -> Result<(), ()> {
+pub unsafe fn dump_now(path: *const core::ffi::c_char) -> Result<(), dump::Failed> {
     if !on() {
-        return Err(());
+        return Err(dump::Failed);
     }
     // SAFETY: forwarded contract.
     busy(|| unsafe { dump::manual(path) })
