@@ -502,7 +502,7 @@ fn child_work() -> i32 {
     let layout = Layout::from_size_align(100, 1 << 21).unwrap();
     // SAFETY: non-zero size; freed below.
     let p = unsafe { alloc_zeroed(layout) };
-    if p.is_null() || p as usize % (1 << 21) != 0 {
+    if p.is_null() || !(p as usize).is_multiple_of(1 << 21) {
         return 5;
     }
     // SAFETY: allocated above with this layout.

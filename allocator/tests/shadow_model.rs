@@ -85,7 +85,7 @@ fn pattern(tag: u64, i: usize) -> u8 {
 /// Writes the pattern over bytes `from..to` of the block at `p` (8-aligned).
 fn fill(p: *mut u8, from: usize, to: usize, tag: u64) {
     let mut i = from;
-    while i < to && i % 8 != 0 {
+    while i < to && !i.is_multiple_of(8) {
         // SAFETY: callers pass a live block whose usable size is at least `to`.
         unsafe { *p.add(i) = pattern(tag, i) };
         i += 1;
@@ -461,13 +461,13 @@ impl Shadow {
     /// Alignment and size of a block fresh from the allocator.
     fn check_shape(&self, b: &Block, expected_usable: Option<usize>, what: &str) {
         let p = b.ptr as usize;
-        if p % b.align != 0 {
+        if !p.is_multiple_of(b.align) {
             self.fail(format!("{what} = {:p} is not aligned to {}", b.ptr, b.align));
         }
         // Any block suits any object that fits it: 8-byte objects in the tiny class, 16-byte
         // (quantum) alignment above.
         let natural = if b.usable >= 16 { 16 } else { 8 };
-        if p % natural != 0 {
+        if !p.is_multiple_of(natural) {
             self.fail(format!("{what} = {:p} (usable {}) is not {natural}-aligned", b.ptr, b.usable));
         }
         if b.usable < b.size.max(1) {
@@ -679,7 +679,7 @@ impl Shadow {
                 self.fail("rallocm failed with ALLOCM_ERR_NOT_MOVED but changed *ptr".into());
             }
             let same_class = self.sc.usable_size(size) == Some(old.usable);
-            if old.ptr as usize % align == 0 && same_class {
+            if (old.ptr as usize).is_multiple_of(align) && same_class {
                 self.fail(format!(
                     "rallocm(ALLOCM_NO_MOVE) refused to resize {:p} (usable {}) to {size}, which is its own size class",
                     old.ptr, old.usable

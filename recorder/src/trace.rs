@@ -151,11 +151,10 @@ fn append(s: &ThreadState, ev: &Event) {
         s.size.set(0);
         s.generation.set(generation);
     }
-    if s.chunk.get().is_null() || s.pos.get() + MAX_EVENT > s.size.get() || ev.seq < s.prev_seq.get() {
-        if !new_chunk(s, ev.seq) {
+    if (s.chunk.get().is_null() || s.pos.get() + MAX_EVENT > s.size.get() || ev.seq < s.prev_seq.get())
+        && !new_chunk(s, ev.seq) {
             return;
         }
-    }
     let chunk = s.chunk.get();
     let start = s.pos.get();
     let mut w = Writer { p: chunk, pos: start };

@@ -173,7 +173,7 @@ fn walk(data: &[u8], allow_truncated: bool) -> Result<(Header, Vec<ChunkRef>, Op
         bail!("it is a version {version} trace; this jemctl reads version {VERSION}");
     }
     let first = u32_at(data, 12) as usize;
-    if first < FILE_HEADER || first % 4096 != 0 {
+    if first < FILE_HEADER || !first.is_multiple_of(4096) {
         bail!("corrupt header: first chunk at offset {first}");
     }
     let program: String =
@@ -196,7 +196,7 @@ fn walk(data: &[u8], allow_truncated: bool) -> Result<(Header, Vec<ChunkRef>, Op
         }
         let committed = u32_at(rest, 4) as usize;
         let size = u32_at(rest, 8) as usize;
-        if size < CHUNK_HEADER + 1 || size % 4096 != 0 || committed > size - CHUNK_HEADER {
+        if size < CHUNK_HEADER + 1 || !size.is_multiple_of(4096) || committed > size - CHUNK_HEADER {
             bail!("corrupt: the chunk at offset {offset} has size {size} and claims {committed} bytes of events");
         }
         let present = (rest.len() - CHUNK_HEADER).min(committed);
