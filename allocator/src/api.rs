@@ -189,9 +189,12 @@ fn imalloc_plain(size: usize, zero: bool) -> *mut u8 {
         if !t.is_null() {
             let binind = tcache::bin_of_size(size);
             // SAFETY: the thread's own cache; binind < nhbins since size <= max_class.
-            let (p, usize_) = unsafe { (tcache::alloc(t, binind), (*tcache::Tcache::bin(t, binind)).usize as usize) };
+            let ((p, zeroed), usize_) = unsafe {
+                let got = if zero { tcache::alloc_zeroed(t, binind) } else { (tcache::alloc(t, binind), false) };
+                (got, (*tcache::Tcache::bin(t, binind)).usize as usize)
+            };
             if !p.is_null() {
-                if zero {
+                if zero && !zeroed {
                     // SAFETY: p has usize_ usable bytes.
                     unsafe { ptr::write_bytes(p, 0, usize_) };
                 }

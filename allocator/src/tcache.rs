@@ -268,6 +268,31 @@ pub unsafe fn alloc(t: *mut Tcache, binind: usize) -> *mut u8 {
 }
 
 
+/// As [`alloc`], for an object that must read as zero (calloc): also says whether it already
+/// does. A large object the cache lacks comes from the arena asking for zeroed pages, so the
+/// arena clears only the pages that may hold data (2.2.1's unzeroed page flags) instead of
+/// the caller clearing all of them; a cached object holds old data.
+///
+/// # Safety
+/// As [`alloc`].
+#[inline]
+pub unsafe fn alloc_zeroed(t: *mut Tcache, binind: usize) -> (*mut u8, bool) {
+    // SAFETY: forwarded contract; the arena lives forever.
+    unsafe {
+        tick(t);
+        let p = pop(t, binind);
+        if !p.is_null() {
+            return (p, false);
+        }
+        if binind >= g().sc.nbins {
+            let b = &mut *Tcache::bin(t, binind);
+            b.low_water = -1;
+            return (large::malloc(&*(*t).arena, b.usize as usize, true), true);
+        }
+        (alloc_miss(t, binind), false)
+    }
+}
+
 /// # Safety
 /// As [`alloc`].
 #[cold]

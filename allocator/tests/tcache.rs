@@ -458,3 +458,43 @@ fn freeing_into_an_empty_cache_is_not_a_double_free() {
     .join()
     .unwrap();
 }
+
+/// calloc of a cached large class: an object from the cache is cleared by the caller, one the
+/// cache lacks comes from the arena asking for zeroed pages (which clears the dirty ones):
+/// both read as zero, whatever the pages held before.
+#[test]
+fn calloc_of_large_classes_reads_zero_from_the_cache_and_from_the_arena() {
+    let _serial = SERIAL.lock().unwrap();
+    std::thread::spawn(|| {
+        start();
+        for size in [4096usize, 12 << 10, 32 << 10] {
+            // Dirty runs of this class, some back in the cache and some in the arena.
+            let ps: Vec<*mut u8> = (0..64).map(|_| malloc(size)).collect();
+            for &p in &ps {
+                // SAFETY: p has `size` bytes.
+                unsafe { std::ptr::write_bytes(p, 0xa5, size) };
+            }
+            for p in ps {
+                free(p);
+            }
+            let mut held = Vec::new();
+            for round in 0..96 {
+                if round == 48 {
+                    tcache::flush_current_thread();
+                }
+                // SAFETY: plain calloc.
+                let p = unsafe { api::calloc(1, size) } as *mut u8;
+                assert!(!p.is_null());
+                // SAFETY: p has `size` bytes.
+                let bytes = unsafe { std::slice::from_raw_parts(p, size) };
+                assert!(bytes.iter().all(|&b| b == 0), "calloc({size}) round {round} holds old data");
+                held.push(p);
+            }
+            for p in held {
+                free(p);
+            }
+        }
+    })
+    .join()
+    .unwrap();
+}
