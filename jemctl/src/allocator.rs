@@ -31,6 +31,27 @@ pub const PEERS: [(&str, &str, &str); 3] = [
 
 pub const OWN_SO: &str = "libjemalloc_rs.so";
 
+/// Parses the `--allocator` values of one command. Two libraries whose file names agree (two
+/// builds of `libjemalloc_rs.so`, say) are told apart by their paths as given; the same
+/// allocator named twice is an error.
+pub fn parse_all(specs: &[String]) -> Result<Vec<AllocatorSpec>> {
+    let mut parsed = specs.iter().map(|s| AllocatorSpec::parse(s)).collect::<Result<Vec<_>>>()?;
+    let labels: Vec<String> = parsed.iter().map(|p| p.label().to_string()).collect();
+    for (spec, given) in parsed.iter_mut().zip(specs) {
+        if let AllocatorSpec::Library { label, .. } = spec {
+            if labels.iter().filter(|l| *l == label).count() > 1 {
+                *label = given.clone();
+            }
+        }
+    }
+    for (i, p) in parsed.iter().enumerate() {
+        if parsed[..i].iter().any(|q| q.label() == p.label()) {
+            bail!("allocator '{}' is named twice", specs[i]);
+        }
+    }
+    Ok(parsed)
+}
+
 impl AllocatorSpec {
     /// Parses a `--allocator` value. Named libraries and paths must exist.
     pub fn parse(spec: &str) -> Result<Self> {
@@ -247,7 +268,7 @@ fn build_own_so_under_cargo(exe_dir: &Path) {
 
 #[cfg(test)]
 mod tests {
-    use super::AllocatorSpec;
+    use super::{parse_all, AllocatorSpec};
 
     #[test]
     fn names_parse_and_round_trip() {
@@ -263,6 +284,25 @@ mod tests {
             let plain = AllocatorSpec::parse(libc).unwrap();
             assert!(plain.load().is_ok());
         }
+    }
+
+    #[test]
+    fn libraries_of_one_file_name_are_told_apart_by_path_and_repeats_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        for d in [&a, &b] {
+            std::fs::create_dir(d).unwrap();
+            std::fs::write(d.join("libx.so"), b"").unwrap();
+        }
+        let (pa, pb) = (a.join("libx.so").display().to_string(), b.join("libx.so").display().to_string());
+        let specs = parse_all(&[pa.clone(), "system".into(), pb.clone()]).unwrap();
+        let labels: Vec<&str> = specs.iter().map(|s| s.label()).collect();
+        assert_eq!(labels, [pa.as_str(), "system", pb.as_str()]);
+        let one = parse_all(std::slice::from_ref(&pa)).unwrap();
+        assert_eq!(one[0].label(), "libx.so");
+        let e = parse_all(&[pa.clone(), pa.clone()]).unwrap_err().to_string();
+        assert!(e.contains("named twice"), "{e}");
+        assert!(parse_all(&["system".into(), "system".into()]).is_err());
     }
 
     #[test]

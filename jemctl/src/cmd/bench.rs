@@ -1,6 +1,6 @@
 //! `jemctl bench`: measure allocators on workloads and show them side by side.
 
-use crate::allocator::{self, AllocatorSpec};
+use crate::allocator;
 use crate::bench::{self, BenchConfig, BenchReport};
 use crate::cli::BenchArgs;
 use crate::export;
@@ -13,7 +13,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
     let (allocators, mut notes) = if args.allocators.is_empty() {
         allocator::defaults()
     } else {
-        (args.allocators.iter().map(|a| AllocatorSpec::parse(a)).collect::<Result<Vec<_>>>()?, Vec::new())
+        (allocator::parse_all(&args.allocators)?, Vec::new())
     };
     let workloads =
         if args.workloads.is_empty() { workloads::all().iter().map(|w| w.name.to_string()).collect() } else { args.workloads.clone() };

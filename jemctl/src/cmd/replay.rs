@@ -16,7 +16,7 @@ pub fn run(args: ReplayArgs) -> Result<()> {
     let (specs, mut notes) = if args.allocators.is_empty() {
         allocator::defaults()
     } else {
-        (args.allocators.iter().map(|a| AllocatorSpec::parse(a)).collect::<Result<Vec<_>>>()?, Vec::new())
+        (allocator::parse_all(&args.allocators)?, Vec::new())
     };
     let loaded = trace::load(&args.file, args.allow_truncated)?;
     let plan = trace::plan::build(&loaded.trace, &loaded.objects);
