@@ -227,3 +227,22 @@ fn the_prefixed_library_is_measured_through_its_prefix() {
         .failure()
         .stderr(predicate::str::contains("does not export malloc"));
 }
+
+/// A reader that closes the pipe early ends jemctl quietly by SIGPIPE, as it would `cat`,
+/// instead of a panic about a failed print.
+#[test]
+fn a_closed_pipe_ends_jemctl_quietly() {
+    use std::os::unix::process::ExitStatusExt;
+    use std::process::Stdio;
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("jemctl"))
+        .arg("workloads")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(out.status.signal(), Some(libc::SIGPIPE), "{:?} {stderr}", out.status);
+}
