@@ -235,7 +235,14 @@ pub fn put(addr: *mut u8, size: usize) {
 pub fn alloc_arena_chunk() -> Option<(*mut u8, bool)> {
     let g = g();
     let (p, zeroed) = match take(g.sc.chunk_size, g.sc.chunk_size) {
-        Some(p) => (p, false),
+        Some(p) => {
+            if g.opts.thp {
+                // It may have been a huge object's: an arena's pages stay small, so that a
+                // run faulted in or purged costs its own pages only.
+                crate::pages::advise_huge_pages(p, g.sc.chunk_size, false);
+            }
+            (p, false)
+        }
         None => {
             let p = chunk::alloc(g.sc.chunk_size, g.sc.chunk_size);
             if p.is_null() {

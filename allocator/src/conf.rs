@@ -32,6 +32,8 @@ pub struct Opts {
     pub lg_tcache_gc_sweep: isize,
     pub lg_tcache_max: usize,
     pub overcommit: bool,
+    /// `opt.thp`, an extension: huge objects ask for transparent huge pages.
+    pub thp: bool,
     /// The heap profiler's options (`opt.prof*`); see [`crate::prof`].
     pub prof: bool,
     /// `opt.prof_prefix`, NUL-terminated (at most [`PROF_PREFIX_MAX`] bytes before the NUL).
@@ -81,6 +83,7 @@ impl Opts {
         lg_tcache_gc_sweep: 13,
         lg_tcache_max: 15,
         overcommit: true,
+        thp: false,
         prof: false,
         prof_prefix: default_prof_prefix(),
         lg_prof_bt_max: LG_PROF_BT_MAX,
@@ -214,6 +217,7 @@ const BOOLS: &[&str] = &[
     "sysv",
     "xmalloc",
     "tcache",
+    "thp",
     #[cfg(feature = "swap")]
     "overcommit",
 ];
@@ -279,6 +283,7 @@ fn apply(opts: &mut Opts, key: &[u8], value: &[u8]) -> bool {
             "sysv" => opts.sysv = v,
             "xmalloc" => opts.xmalloc = v,
             "tcache" => opts.tcache = v,
+            "thp" => opts.thp = v,
             _ => opts.overcommit = v,
         }
         return true;

@@ -54,11 +54,15 @@ fn note(active: usize, nmalloc: u64, ndalloc: u64) {
     chunk_cache::note_in_use(active);
 }
 
-/// `size` fresh bytes aligned to `align` from the chunk layer, counted as mapped chunks.
+/// `size` fresh bytes aligned to `align` from the chunk layer, counted as mapped chunks;
+/// anonymous ones ask for transparent huge pages under `opt.thp`.
 fn map(size: usize, align: usize) -> *mut u8 {
     let p = chunk::alloc(size, align);
     if !p.is_null() {
         chunk::note_mapped(size >> g().sc.lg_chunk);
+        if g().opts.thp && chunk::from_mmap(p) {
+            pages::advise_huge_pages(p, size, true);
+        }
     }
     p
 }

@@ -50,6 +50,15 @@ pub fn map_exactly_at(addr: *mut u8, size: usize) -> bool {
     true
 }
 
+/// Asks the kernel to back `[addr, addr + size)` with transparent huge pages
+/// (`MADV_HUGEPAGE`), or (`on` false) never to (`MADV_NOHUGEPAGE`). Only advice: a kernel
+/// without them, or with them off, ignores it, and so does the allocator.
+pub fn advise_huge_pages(addr: *mut u8, size: usize, on: bool) {
+    let advice = if on { libc::MADV_HUGEPAGE } else { libc::MADV_NOHUGEPAGE };
+    // SAFETY: advice on a range of ours; it changes no contents.
+    unsafe { libc::madvise(addr.cast(), size, advice) };
+}
+
 /// Unmaps pages this allocator mapped.
 pub fn unmap(addr: *mut u8, size: usize) {
     // SAFETY: callers pass ranges they mapped and no longer reference.

@@ -110,6 +110,7 @@ fn general(out: &mut Out) -> fmt::Result {
         c"opt.lg_tcache_gc_sweep",
         c"opt.lg_tcache_max",
         c"opt.overcommit",
+        c"opt.thp",
     ] {
         // Options the build leaves out have no name, and no line.
         let Ok(info) = ctl::describe(cname.to_bytes()) else { continue };

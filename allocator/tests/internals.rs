@@ -334,7 +334,7 @@ fn every_option_is_range_checked() {
         }
     }
     let overcommit = if cfg!(feature = "swap") { &["overcommit"][..] } else { &[] };
-    for &key in ["abort", "stats_print", "junk", "zero", "sysv", "xmalloc", "tcache"].iter().chain(overcommit) {
+    for &key in ["abort", "stats_print", "junk", "zero", "sysv", "xmalloc", "tcache", "thp"].iter().chain(overcommit) {
         let (on, said_on) = parse(format!("{key}:true").as_bytes());
         let (off, said_off) = parse(format!("{key}:false").as_bytes());
         assert!(said_on.is_empty() && said_off.is_empty(), "{key}: {said_on:?} {said_off:?}");

@@ -200,6 +200,21 @@ fn lg_dirty_mult_governs_purging_and_arenas_purge_empties() {
 }
 
 #[test]
+fn thp_asks_for_huge_pages_on_huge_objects_when_set() {
+    if !std::path::Path::new("/sys/kernel/mm/transparent_hugepage/enabled").exists() {
+        eprintln!("skipped: this kernel has no transparent huge pages");
+        return;
+    }
+    let prog = program("mallctl_behaviour");
+    let o = run(&prog, None, &["thp"]);
+    assert_ok(&o, "default thp");
+    assert_eq!(text(&o.stdout).trim(), "thp:0 hg:0");
+    let o = run(&prog, Some("thp:true"), &["thp"]);
+    assert_ok(&o, "thp:true");
+    assert_eq!(text(&o.stdout).trim(), "thp:1 hg:1");
+}
+
+#[test]
 fn frees_past_the_dirty_limit_purge_and_the_counters_say_so() {
     let prog = program("mallctl_behaviour");
     let field = |out: &str, key: &str| -> u64 {

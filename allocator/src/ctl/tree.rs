@@ -225,6 +225,7 @@ const OPT: &[Node] = &[
     ro!("lg_tcache_max", Size, |_| g().opts.lg_tcache_max),
     #[cfg(feature = "swap")]
     ro!("overcommit", Bool, |_| g().opts.overcommit),
+    ro!("thp", Bool, |_| g().opts.thp),
     #[cfg(feature = "prof")]
     ro!("prof", Bool, |_| g().opts.prof),
     #[cfg(feature = "prof")]

@@ -270,6 +270,7 @@ pub mod opt {
         lg_tcache_gc_sweep: c"opt.lg_tcache_gc_sweep", isize, r;
         lg_tcache_max: c"opt.lg_tcache_max", usize, r;
         overcommit: c"opt.overcommit", bool, r;
+        thp: c"opt.thp", bool, r;
         prof: c"opt.prof", bool, r;
         prof_prefix: c"opt.prof_prefix", *const core::ffi::c_char, r;
         lg_prof_bt_max: c"opt.lg_prof_bt_max", usize, r;

@@ -185,6 +185,36 @@ int main(int argc, char **argv) {
                (unsigned long long)npurge2, (unsigned long long)nmadvise2,
                (unsigned long long)purged2, nonzero);
         return 0;
+    } else if (strcmp(mode, "thp") == 0) {
+        /* opt.thp (an extension): a huge object's mapping carries the kernel's "hg" flag
+         * (MADV_HUGEPAGE) exactly when the option is on. */
+        bool thp;
+        size_t sz = sizeof(thp);
+        CHECK(mallctl("opt.thp", &thp, &sz, NULL, 0) == 0, "opt.thp");
+        size_t len = 9 << 20;
+        char *p = malloc(len);
+        CHECK(p != NULL, "malloc(%zu)", len);
+        memset(p, 1, len);
+        FILE *f = fopen("/proc/self/smaps", "r");
+        CHECK(f != NULL, "/proc/self/smaps");
+        char line[1024];
+        bool inside = false;
+        int hg = -1;
+        while (fgets(line, sizeof(line), f) != NULL) {
+            unsigned long lo, hi;
+            char perms[8];
+            if (sscanf(line, "%lx-%lx %7s", &lo, &hi, perms) == 3) {
+                inside = lo <= (uintptr_t)p && (uintptr_t)p < hi;
+            } else if (inside && strncmp(line, "VmFlags:", 8) == 0) {
+                hg = strstr(line, " hg") != NULL;
+                break;
+            }
+        }
+        fclose(f);
+        CHECK(hg >= 0, "no mapping of /proc/self/smaps holds %p", (void *)p);
+        printf("thp:%d hg:%d\n", thp, hg);
+        free(p);
+        return 0;
     } else if (strcmp(mode, "exit") == 0) {
         sink = malloc(100);
     } else {
