@@ -9,8 +9,8 @@
 //! otherwise pay `mmap`, a page fault on every page it touches (the kernel zeroing each) and
 //! `munmap` for every block.
 //!
-//! Entry points: [`take`] (a cached range for a new huge object), [`take_pages`] (cached ranges
-//! whose pages a caller moves into a fresh mapping with `mremap`), [`put`] (a freed huge
+//! Entry points: [`take`] (a cached range for a new huge object), [`take_pages`] (cached ranges,
+//! or the front of one, whose pages a caller moves into a fresh mapping with `mremap`), [`put`] (a freed huge
 //! object), [`alloc_arena_chunk`] and [`release_arena_chunk`] (an arena's chunks, cached or
 //! fresh), [`note_in_use`] (huge objects made or ended) and [`flush`] (`arenas.purge`). Cached
 //! ranges are chunk-aligned multiples of the chunk size, unregistered in the chunk registry (a
@@ -179,16 +179,25 @@ pub fn take(size: usize, align: usize) -> Option<*mut u8> {
     Some(addr as *mut u8)
 }
 
-/// The largest cached range of at most `room` bytes, taken out of the cache so that the
-/// caller can move its pages into `room` bytes of a new mapping; `(addr, len)`.
+/// Cached pages taken out of the cache so that the caller can move them into `room` bytes (a
+/// chunk multiple) of a new mapping: the largest range of at most `room` bytes, or else the
+/// first `room` bytes of the smallest larger one; `(addr, len)`.
 pub fn take_pages(room: usize) -> Option<(*mut u8, usize)> {
-    if !chunk::anonymous_allowed() {
+    if room == 0 || !chunk::anonymous_allowed() {
         return None;
     }
     let mut c = CACHE.lock();
-    let largest = (0..c.len).filter(|&i| c.ranges[i].size <= room).max_by_key(|&i| c.ranges[i].size)?;
-    let r = c.remove(largest);
-    Some((r.addr as *mut u8, r.size))
+    if let Some(largest) = (0..c.len).filter(|&i| c.ranges[i].size <= room).max_by_key(|&i| c.ranges[i].size) {
+        let r = c.remove(largest);
+        return Some((r.addr as *mut u8, r.size));
+    }
+    let smallest = (0..c.len).min_by_key(|&i| c.ranges[i].size)?;
+    let r = &mut c.ranges[smallest];
+    let addr = r.addr;
+    r.addr += room;
+    r.size -= room;
+    c.cached -= room;
+    Some((addr as *mut u8, room))
 }
 
 /// Caches the freed range `[addr, addr + size)` (chunk-aligned, a chunk multiple, of the mmap

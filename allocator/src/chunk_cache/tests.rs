@@ -101,6 +101,34 @@ fn a_bigger_request_takes_the_cached_pages_by_mremap() {
 }
 
 #[test]
+fn a_request_bigger_than_every_cached_range_still_takes_their_pages() {
+    let _g = start();
+    let chunk = g().sc.chunk_size;
+    let a = huge_malloc(3, false);
+    let between = huge_malloc(3, false);
+    let c = huge_malloc(3, false);
+    // SAFETY: live objects of this test.
+    unsafe {
+        core::ptr::write_bytes(a, 0x3c, 3 * chunk);
+        core::ptr::write_bytes(c, 0x5a, 3 * chunk);
+    }
+    free(a);
+    free(c);
+    assert_eq!(cached(), 6 * chunk, "two ranges of three chunks, kept apart by a live object");
+    let q = huge_malloc(4, false);
+    // One whole range moves in, then the first chunk of the other.
+    // SAFETY: a live object of this test.
+    let first = unsafe { *q };
+    let other = if first == 0x3c { 0x5a } else { 0x3c };
+    assert!(all(q, 3 * chunk, first), "a whole cached range heads the new object");
+    assert!(all(q.wrapping_add(3 * chunk), chunk, other), "the rest comes from the other range");
+    assert_eq!(cached(), 2 * chunk, "what was not needed stays cached");
+    free(q);
+    free(between);
+    flush();
+}
+
+#[test]
 fn huge_objects_freed_for_good_leave_the_cache() {
     let _g = start();
     let chunk = g().sc.chunk_size;
