@@ -202,19 +202,23 @@ impl Arena {
                 }
             }
             // SAFETY: lock held.
-            if !unsafe { self.add_chunk() } {
+            if !unsafe { self.add_chunk(npages) } {
                 return ptr::null_mut();
             }
         }
     }
 
-    /// Gives the arena a free chunk: the newest of its own empty ones, or one from the chunk
-    /// cache (a recycled chunk, whose pages are dirty) or a new mapping, with the lock dropped.
+    /// Gives the arena a free chunk for a run of `npages` pages: the newest of its own empty
+    /// ones, or one from the chunk cache or a new mapping, with the lock dropped. A recycled
+    /// chunk keeps resident only the pages the run needs, filed as a dirty run (they hold old
+    /// data; calloc zeroes dirty pages); the rest are purged and filed clean, so that an arena
+    /// that needs a page does not take on a whole chunk of resident memory.
     ///
     /// # Safety
     /// Arena lock held.
-    unsafe fn add_chunk(&self) -> bool {
+    unsafe fn add_chunk(&self, npages: usize) -> bool {
         let g = g();
+        let hp = g.header_pages;
         // SAFETY: lock held.
         let st = unsafe { self.state() };
         let spare = st.empty_head;
@@ -224,38 +228,49 @@ impl Arena {
             unsafe {
                 self.empty_remove(spare);
                 self.dirty_list_insert(spare);
-                self.avail_insert(c.entry(g.header_pages, g.header_pages), g.max_run_pages);
+                self.avail_insert(c.entry(hp, hp), g.max_run_pages);
             }
             return true;
         }
         self.lock.unlock();
         let fresh = chunk_cache::alloc_arena_chunk();
+        let keep = npages.min(g.max_run_pages);
         if let Some((p, false)) = fresh {
+            let c = Chunk(p.cast());
             // SAFETY: a recycled chunk of ours: its header pages held another object's data;
             // the header and the page map start zeroed, as in a fresh chunk.
-            unsafe { ptr::write_bytes(p, 0, g.header_pages << LG_PAGE) };
+            unsafe { ptr::write_bytes(p, 0, hp << LG_PAGE) };
+            if keep < g.max_run_pages {
+                chunk::purge(c.page_addr(hp + keep), (g.max_run_pages - keep) << LG_PAGE);
+            }
         }
         self.lock.lock();
         let Some((p, zeroed)) = fresh else { return false };
         let c = Chunk(p.cast());
         // SAFETY: p is a chunk of ours with a zeroed header; its pages read as zero if
-        // `zeroed`, and otherwise hold old data, so they are filed as one dirty run (calloc
-        // zeroes dirty pages). Lock held again.
+        // `zeroed`; otherwise the first `keep` hold old data and the rest were purged. Lock
+        // held again.
         unsafe {
             (*c.0).arena = self as *const Arena as *mut Arena;
-            let flag = if zeroed { 0 } else { DIRTY };
-            let first = c.entry(g.header_pages, g.header_pages);
-            let last = c.entry(g.sc.chunk_pages - 1, g.header_pages);
-            (*first).set(flag, g.max_run_pages);
-            (*last).set(flag, g.max_run_pages);
             let st = self.state();
             st.stats.mapped += g.sc.chunk_size;
-            if !zeroed {
-                st.ndirty += g.max_run_pages;
-                (*c.0).ndirty = g.max_run_pages;
+            let dirty = if zeroed { 0 } else { keep };
+            if dirty > 0 {
+                let first = c.entry(hp, hp);
+                (*first).set(DIRTY, dirty);
+                (*c.entry(hp + dirty - 1, hp)).set(DIRTY, dirty);
+                st.ndirty += dirty;
+                (*c.0).ndirty = dirty;
                 self.dirty_list_insert(c.0);
+                self.avail_insert(first, dirty);
             }
-            self.avail_insert(first, g.max_run_pages);
+            let clean = g.max_run_pages - dirty;
+            if clean > 0 {
+                let first = c.entry(hp + dirty, hp);
+                (*first).set(0, clean);
+                (*c.entry(g.sc.chunk_pages - 1, hp)).set(0, clean);
+                self.avail_insert(first, clean);
+            }
         }
         true
     }

@@ -29,11 +29,13 @@
 //! of `in use >> opt.lg_dirty_mult` (the manual's dirty-page ratio) and the churn term, four
 //! times the largest recent request (huge object or arena chunk), which decays by 1/16 at every
 //! range put here; and never more than twice the bytes in use or the churn term up to 64 MiB,
-//! whichever is greater. A program in a steady churn keeps enough to serve its next blocks
+//! whichever is greater, that 64 MiB halving with each range put beyond four in a row with no
+//! request between them. A program in a steady churn keeps enough to serve its next blocks
 //! (the amount cached wanders with the sizes it frees and asks for; the wider the bound, the
 //! less often it must unmap or fault); one that frees its big blocks for good gets the memory
 //! back as it frees: the churn term decays with each range freed, and the in-use term shrinks
-//! with what is freed. `lg_dirty_mult:-1` (no purging) keeps only the churn term. Over the
+//! with what is freed; and when a thread exits, the churn term is forgotten
+//! ([`thread_exited`]). `lg_dirty_mult:-1` (no purging) keeps only the churn term. Over the
 //! bound, the oldest ranges are unmapped, tail first.
 //!
 //! Locking: [`CACHE`] guards the ranges; it is never held across a system call: ranges to unmap
@@ -47,6 +49,10 @@ use core::sync::atomic::{AtomicUsize, Ordering};
 /// Bytes the churn term may keep however little is in use (glibc's malloc keeps up to twice
 /// its largest mmap threshold, 64 MiB, at the top of its heap).
 const FLOOR: usize = 64 << 20;
+/// Frees in a row with no request between them that a churn may make (a program's large
+/// objects, served by arenas, come between its huge ones); beyond them the 64 MiB floor halves
+/// with each further free.
+const FREES_IN_A_CHURN: u32 = 4;
 /// Most ranges kept; a full cache unmaps its oldest to admit a new one.
 const SLOTS: usize = 32;
 
@@ -65,11 +71,14 @@ pub struct CacheState {
     cached: usize,
     /// Four times the largest recent request, decayed at every free.
     recent: usize,
+    /// Ranges put here since the last request: a run of frees with no request between them
+    /// is a program freeing for good, not churning.
+    puts_since_request: u32,
     frees: u64,
 }
 
 pub static CACHE: Mutex<CacheState> =
-    Mutex::new(CacheState { ranges: [Range { addr: 0, size: 0, stamp: 0 }; SLOTS], len: 0, cached: 0, recent: 0, frees: 0 });
+    Mutex::new(CacheState { ranges: [Range { addr: 0, size: 0, stamp: 0 }; SLOTS], len: 0, cached: 0, recent: 0, puts_since_request: 0, frees: 0 });
 
 /// Bytes of chunks in use outside the cache: live huge objects and the chunks arenas hold.
 /// Kept whatever the statistics setting: the cache's bound.
@@ -126,6 +135,7 @@ impl CacheState {
 
     /// Notes a request of `size` bytes: the churn term of the bound.
     fn note_request(&mut self, size: usize) {
+        self.puts_since_request = 0;
         self.recent = self.recent.max(size.saturating_mul(4));
     }
 
@@ -133,7 +143,7 @@ impl CacheState {
     fn limit(&self, in_use: usize) -> usize {
         let lg = g().opts.lg_dirty_mult;
         let ratio = if lg < 0 { 0 } else { in_use >> lg };
-        let floor = self.recent.min(FLOOR);
+        let floor = self.recent.min(FLOOR) >> self.puts_since_request.saturating_sub(FREES_IN_A_CHURN).min(63);
         ratio.max(self.recent).min(in_use.saturating_mul(2).max(floor))
     }
 
@@ -208,6 +218,7 @@ pub fn put(addr: *mut u8, size: usize) {
     {
         let mut c = CACHE.lock();
         c.recent -= c.recent >> 4;
+        c.puts_since_request = c.puts_since_request.saturating_add(1);
         c.frees += 1;
         let stamp = c.frees;
         let (mut addr, mut size) = (addr as usize, size);
@@ -282,6 +293,20 @@ pub fn release_arena_chunk(p: *mut u8) {
     }
 }
 
+/// A thread exited: the churn it drove is over, so the cache forgets the churn term (threads
+/// still churning raise it again with their next request) and keeps only what the in-use
+/// ratio allows, as an arena does when its last thread exits.
+pub fn thread_exited() {
+    let mut out = Evicted::new();
+    {
+        let mut c = CACHE.lock();
+        c.recent = 0;
+        let limit = c.limit(IN_USE.load(Ordering::Relaxed));
+        c.trim(limit, &mut out);
+    }
+    out.unmap_all();
+}
+
 /// Unmaps everything cached and forgets the recent churn (`arenas.purge`).
 pub fn flush() {
     let mut out = Evicted::new();
@@ -303,4 +328,4 @@ pub fn cached() -> usize {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

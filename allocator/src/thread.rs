@@ -134,6 +134,7 @@ extern "C" fn thread_exit(_value: *mut libc::c_void) {
         if !a.is_null() && (*a).nthreads.fetch_sub(1, Ordering::Relaxed) == 1 {
             (*a).went_idle();
         }
+        crate::chunk_cache::thread_exited();
         (*s).armed = false;
     }
 }

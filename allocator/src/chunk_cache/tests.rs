@@ -1,8 +1,9 @@
 use super::*;
 use crate::huge;
 
-/// The cache is process-wide: these tests take turns, and start from an empty cache.
-static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+/// The cache is process-wide: these tests take turns, and start from an empty cache; other
+/// tests that empty it (`arenas.purge`) take this lock too.
+pub(crate) static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn start() -> std::sync::MutexGuard<'static, ()> {
     let guard = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
@@ -125,6 +126,39 @@ fn a_request_bigger_than_every_cached_range_still_takes_their_pages() {
     assert_eq!(cached(), 2 * chunk, "what was not needed stays cached");
     free(q);
     free(between);
+    flush();
+}
+
+/// How many of the pages of `[p, p + len)` are resident.
+fn resident_pages(p: *mut u8, len: usize) -> usize {
+    let pages = len >> crate::size_classes::LG_PAGE;
+    let mut v = vec![0u8; pages];
+    // SAFETY: a page-aligned range of ours and a vector of one byte per page.
+    assert_eq!(unsafe { libc::mincore(p.cast(), len, v.as_mut_ptr()) }, 0);
+    v.iter().filter(|&&b| b & 1 != 0).count()
+}
+
+#[test]
+fn an_arena_keeps_resident_only_what_it_takes_of_a_recycled_chunk() {
+    let _g = start();
+    let _ballast = Ballast::new(1);
+    let chunk = g().sc.chunk_size;
+    let h = huge_malloc(1, false);
+    scribble(h, chunk);
+    free(h);
+    let arena = private_arena();
+    let page = crate::size_classes::PAGE;
+    let run = crate::large::malloc(arena, 2 * page, false);
+    assert_eq!(run as usize & !g().chunk_mask, h as usize, "the arena took the cached chunk");
+    let rest = run.wrapping_add(2 * page);
+    let rest_len = h as usize + chunk - rest as usize;
+    assert_eq!(resident_pages(rest, rest_len), 0, "the pages the run does not use were given back");
+    assert_eq!(resident_pages(run, 2 * page), 2);
+    let z = crate::large::malloc(arena, 4 * page, true);
+    assert!(all(z, 4 * page, 0), "purged pages read as zero");
+    large_free(arena, z);
+    large_free(arena, run);
+    arena.purge_all();
     flush();
 }
 
