@@ -26,7 +26,7 @@
 //!
 //! The bound, and the schedule on which memory goes back. "In use" is the chunk memory outside
 //! the cache: live huge objects and the chunks arenas hold. The cache holds at most the greater
-//! of `in use >> opt.lg_dirty_mult` (the manual's dirty-page ratio) and the churn term, four
+//! of `in use >> opt.lg_dirty_mult` (the manual's dirty-page ratio) and the churn term, eight
 //! times the largest recent request (huge object or arena chunk), which decays by 1/16 at every
 //! range put here; and never more than twice the bytes in use or the churn term up to 64 MiB,
 //! whichever is greater, that 64 MiB halving with each range put beyond four in a row with no
@@ -69,7 +69,7 @@ pub struct CacheState {
     len: usize,
     /// Bytes in `ranges`.
     cached: usize,
-    /// Four times the largest recent request, decayed at every free.
+    /// Eight times the largest recent request, decayed at every free.
     recent: usize,
     /// Ranges put here since the last request: a run of frees with no request between them
     /// is a program freeing for good, not churning.
@@ -136,7 +136,7 @@ impl CacheState {
     /// Notes a request of `size` bytes: the churn term of the bound.
     fn note_request(&mut self, size: usize) {
         self.puts_since_request = 0;
-        self.recent = self.recent.max(size.saturating_mul(4));
+        self.recent = self.recent.max(size.saturating_mul(8));
     }
 
     /// The most bytes the cache may hold while `in_use` bytes of chunks are in use.
