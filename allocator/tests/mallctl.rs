@@ -250,6 +250,22 @@ fn frees_past_the_dirty_limit_purge_and_the_counters_say_so() {
 }
 
 #[test]
+fn an_arena_whose_last_thread_exits_keeps_half_the_dirty_limit() {
+    let prog = program("mallctl_behaviour");
+    let o = run(&prog, None, &["idle"]);
+    assert_ok(&o, "idle");
+    let out = text(&o.stdout);
+    let field = |key: &str| -> u64 {
+        let v = out.split_whitespace().find_map(|kv| kv.strip_prefix(key)).expect(key);
+        v.parse().expect("a number")
+    };
+    // 128 runs of 16 pages stay allocated; half the manual's limit is half a chunk (512
+    // pages of 4 KiB under the default lg_chunk 22), as 2048 >> 5 is less.
+    assert_eq!(field("pactive:"), 2048, "{out}");
+    assert!(field("pdirty:") <= 512, "{out}");
+}
+
+#[test]
 fn xmalloc_turns_failure_into_an_abort() {
     let prog = program("mallctl_behaviour");
     let o = run(&prog, Some("xmalloc:true"), &["oom"]);

@@ -3,6 +3,7 @@
  * sections, one behaviour per run: mallctl_behaviour MODE, under the MALLOC_CONF the driver
  * sets. Modes that must abort do so inside the allocator; the others print "ok".
  */
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -41,6 +42,16 @@ static void hooked(void *opaque, const char *s) {
     ssize_t ignored = write(2, "HOOK:", 5);
     ignored = write(2, s, strlen(s));
     (void)ignored;
+}
+
+/* The idle mode's thread: 256 large objects of 64 KiB in arena 1, every other one freed. */
+static void *holes_in_arena_1(void *arg) {
+    unsigned one = 1;
+    mallctl("thread.arena", NULL, NULL, &one, sizeof(one));
+    static void *big[256];
+    for (int i = 0; i < 256; i++) big[i] = malloc(64 * 1024);
+    for (int i = 0; i < 256; i += 2) free(big[i]);
+    return arg;
 }
 
 int main(int argc, char **argv) {
@@ -214,6 +225,20 @@ int main(int argc, char **argv) {
         CHECK(hg >= 0, "no mapping of /proc/self/smaps holds %p", (void *)p);
         printf("thp:%d hg:%d\n", thp, hg);
         free(p);
+        return 0;
+    } else if (strcmp(mode, "idle") == 0) {
+        /* A thread bound to arena 1 leaves holes of 2048 pages there and exits: its arena,
+         * idle now, keeps at most half the manual's limit (half a chunk while little is
+         * active). */
+        pthread_t t;
+        pthread_create(&t, NULL, holes_in_arena_1, NULL);
+        pthread_join(t, NULL);
+        uint64_t epoch = 1;
+        size_t pdirty = 0, pactive = 0, len = sizeof(size_t);
+        mallctl("epoch", NULL, NULL, &epoch, sizeof(epoch));
+        mallctl("stats.arenas.1.pdirty", &pdirty, &len, NULL, 0);
+        mallctl("stats.arenas.1.pactive", &pactive, &len, NULL, 0);
+        printf("pactive:%zu pdirty:%zu\n", pactive, pdirty);
         return 0;
     } else if (strcmp(mode, "exit") == 0) {
         sink = malloc(100);
