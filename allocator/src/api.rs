@@ -145,34 +145,6 @@ fn imalloc(size: usize, zero: bool) -> *mut u8 {
 #[cold]
 fn imalloc_prof(size: usize, zero: bool) -> *mut u8 {
     let g = g();
-    if size <= SMALL_MAX {
-        // The common case, kept short: most allocations are not sampled and come from the
-        // thread's cache as on the inline fast path.
-        // SAFETY: a size in 1..=SMALL_MAX has a size2bin entry naming a bin below nbins.
-        let binind = unsafe { *g.sc.size2bin.get_unchecked((size + 7) >> 3) } as usize;
-        let usize_ = g.sc.bins[binind].reg_size as usize;
-        let ctx = prof::prepare(usize_);
-        if ctx.is_null() {
-            let t = thread::tcache();
-            if !t.is_null() {
-                // SAFETY: the thread's own cache; a small bin is below nhbins.
-                if let Some(p) = unsafe { tcache::try_pop(t, binind) } {
-                    if zero {
-                        // SAFETY: p has usize_ usable bytes.
-                        unsafe { ptr::write_bytes(p, 0, usize_) };
-                    }
-                    fill_new(p, usize_, zero);
-                    note_allocated(usize_);
-                    return p;
-                }
-            }
-            return imalloc_plain(size, zero);
-        }
-        let p = if prof::promotes() { imalloc_plain(PAGE, zero) } else { imalloc_plain(size, zero) };
-        // SAFETY: ctx is what prof::prepare returned.
-        unsafe { prof::record(p, usize_, ctx) };
-        return p;
-    }
     let Some(usize_) = g.sc.usable_size(size) else { return imalloc_plain(size, zero) };
     let ctx = prof::prepare(usize_);
     let p = if !ctx.is_null() && usize_ <= g.sc.sspace_max && prof::promotes() { imalloc_plain(PAGE, zero) } else { imalloc_plain(size, zero) };
@@ -189,10 +161,7 @@ fn imalloc_plain(size: usize, zero: bool) -> *mut u8 {
         if !t.is_null() {
             let binind = tcache::bin_of_size(size);
             // SAFETY: the thread's own cache; binind < nhbins since size <= max_class.
-            let ((p, zeroed), usize_) = unsafe {
-                let got = if zero { tcache::alloc_zeroed(t, binind) } else { (tcache::alloc(t, binind), false) };
-                (got, (*tcache::Tcache::bin(t, binind)).usize as usize)
-            };
+            let ((p, zeroed), usize_) = unsafe { (tcache::alloc(t, binind, zero), (*tcache::Tcache::bin(t, binind)).usize as usize) };
             if !p.is_null() {
                 if zero && !zeroed {
                     // SAFETY: p has usize_ usable bytes.
@@ -823,8 +792,7 @@ unsafe fn free_slow(p: *mut c_void) {
 /// every object filled, which the slow paths do, nor under the heap profiler, which samples
 /// allocations on the slow paths.
 pub fn fast_paths_allowed() -> bool {
-    let o = &g().opts;
-    !(cfg!(feature = "fill") && (o.junk || o.zero)) && !prof::on()
+    fast_free_allowed() && !prof::on()
 }
 
 /// Whether the free fast paths may serve this process: as [`fast_paths_allowed`], except that

@@ -169,6 +169,22 @@ impl Arena {
         }
     }
 
+    /// Files the free run of `len` pages at `page` of `c`: its first and last page map entries
+    /// say its length and `flag` (DIRTY or 0), and it joins the free-run buckets.
+    ///
+    /// # Safety
+    /// Arena lock held; the pages are free, in a chunk of this arena, on no list.
+    unsafe fn file_free_run(&self, c: Chunk, page: usize, len: usize, flag: usize) {
+        let hp = g().header_pages;
+        // SAFETY: per the contract; both pages lie in the chunk.
+        unsafe {
+            let first = c.entry(page, hp);
+            (*c.entry(page + len - 1, hp)).set(flag, len);
+            (*first).set(flag, len);
+            self.avail_insert(first, len);
+        }
+    }
+
     /// # Safety
     /// Arena lock held; `e` heads a free run of `npages` pages that is filed.
     #[inline]
@@ -256,20 +272,14 @@ impl Arena {
             st.stats.mapped += g.sc.chunk_size;
             let dirty = if zeroed { 0 } else { keep };
             if dirty > 0 {
-                let first = c.entry(hp, hp);
-                (*first).set(DIRTY, dirty);
-                (*c.entry(hp + dirty - 1, hp)).set(DIRTY, dirty);
                 st.ndirty += dirty;
                 (*c.0).ndirty = dirty;
                 self.dirty_list_insert(c.0);
-                self.avail_insert(first, dirty);
+                self.file_free_run(c, hp, dirty, DIRTY);
             }
             let clean = g.max_run_pages - dirty;
             if clean > 0 {
-                let first = c.entry(hp + dirty, hp);
-                (*first).set(0, clean);
-                (*c.entry(g.sc.chunk_pages - 1, hp)).set(0, clean);
-                self.avail_insert(first, clean);
+                self.file_free_run(c, hp + dirty, clean, 0);
             }
         }
         true
@@ -308,11 +318,7 @@ impl Arena {
                 }
             }
             if len > npages {
-                let rest = len - npages;
-                let first = c.entry(page + npages, hp);
-                (*c.entry(page + len - 1, hp)).set(flag, rest);
-                (*first).set(flag, rest);
-                self.avail_insert(first, rest);
+                self.file_free_run(c, page + npages, len - npages, flag);
             }
             let st = self.state();
             st.ndirty -= dirty_taken;
@@ -436,11 +442,7 @@ impl Arena {
                     len += nlen;
                 }
             }
-            let first = c.entry(start, hp);
-            let last = c.entry(start + len - 1, hp);
-            (*first).set(flag, len);
-            (*last).set(flag, len);
-            self.avail_insert(first, len);
+            self.file_free_run(c, start, len, flag);
             if dirty {
                 (*c.0).nused -= npages;
             }

@@ -70,27 +70,6 @@ impl RunHeader {
         }
     }
 
-    /// Takes the lowest free region.
-    ///
-    /// # Safety
-    /// Bin lock held; the run has a free region.
-    #[inline]
-    unsafe fn alloc_region(run: *mut RunHeader, info: &BinInfo) -> *mut u8 {
-        // SAFETY: nfree > 0 means some summary bit is set; indices stay within the bitmap.
-        unsafe {
-            let w = (*run).summary.trailing_zeros() as usize;
-            let word = Self::bitmap(run).add(w);
-            let b = (*word).trailing_zeros() as usize;
-            *word &= *word - 1;
-            if *word == 0 {
-                (*run).summary &= !(1 << w);
-            }
-            (*run).nfree -= 1;
-            let idx = w * 64 + b;
-            (run as *mut u8).add(info.reg0_offset as usize + idx * info.reg_size as usize)
-        }
-    }
-
     /// Takes the lowest `out.len().min(nfree)` free regions in ascending order, a bitmap word
     /// at a time, and returns how many it took.
     ///
@@ -198,25 +177,11 @@ impl BinState {
     ///
     /// # Safety
     /// `self.lock` held; `arena` owns this bin.
-    #[inline]
     pub unsafe fn alloc_locked(&mut self, arena: &Arena) -> *mut u8 {
-        let info = &g().sc.bins[self.binind];
-        // SAFETY: bin lock held; runcur, when set, is a live run of this bin.
-        unsafe {
-            let mut run = self.runcur;
-            if run.is_null() || (*run).nfree == 0 {
-                run = self.next_run(arena);
-                if run.is_null() {
-                    return ptr::null_mut();
-                }
-            }
-            let p = RunHeader::alloc_region(run, info);
-            stats::update(|| {
-                self.stats.allocated += info.reg_size as usize;
-                self.stats.nmalloc += 1;
-            });
-            p
-        }
+        let mut one = [ptr::null_mut()];
+        // SAFETY: forwarded contract.
+        unsafe { self.alloc_batch_locked(arena, &mut one) };
+        one[0]
     }
 
     /// Allocates up to `out.len()` regions, the lowest of `runcur` first, then of the runs
@@ -289,7 +254,20 @@ impl BinState {
     #[inline]
     pub unsafe fn dalloc_locked(&mut self, arena: &Arena, run: *mut RunHeader, p: *mut u8) {
         let info = &g().sc.bins[self.binind];
-        // SAFETY: bin lock held; run is live and belongs to this bin.
+        // SAFETY: forwarded contract.
+        unsafe { self.release(arena, run, info, p) };
+        self.note_dallocs(1);
+    }
+
+    /// Marks the region `p` of `run` free, then files the run as its new count of free
+    /// regions says: back to the arena once empty, among the non-full runs once no longer full.
+    /// Uncounted (see [`Self::note_dallocs`]).
+    ///
+    /// # Safety
+    /// Bin lock held; `run` is a live run of this bin, described by `info`, and `p` lies in it.
+    #[inline(always)]
+    unsafe fn release(&mut self, arena: &Arena, run: *mut RunHeader, info: &BinInfo, p: *mut u8) {
+        // SAFETY: per the contract.
         unsafe {
             RunHeader::free_region(run, info, p);
             let nfree = (*run).nfree;
@@ -300,7 +278,6 @@ impl BinState {
                 self.file_nonfull(run);
             }
         }
-        self.note_dallocs(1);
     }
 
     /// Counts `n` regions freed.
@@ -324,8 +301,7 @@ impl BinState {
         // Copied out, so that the loop's stores through raw pointers do not make the compiler
         // load them again for every object.
         let info = g.sc.bins[self.binind];
-        let info = &info;
-        let (chunk_mask, header_pages, nregs) = (g.chunk_mask, g.header_pages, info.nregs);
+        let (chunk_mask, header_pages) = (g.chunk_mask, g.header_pages);
         let mut deferred = 0;
         // SAFETY: per the contract: each object's chunk header names its arena, and a region of
         // ours has a page map entry naming its run.
@@ -339,14 +315,7 @@ impl BinState {
                     continue;
                 }
                 let run = (*c.entry(c.page_of(p), header_pages)).link[0] as *mut RunHeader;
-                RunHeader::free_region(run, info, p);
-                let nfree = (*run).nfree;
-                if nfree == nregs {
-                    self.run_emptied(arena, run, info);
-                } else if nfree == 1 && run != self.runcur {
-                    // It was full, so it is in no structure: file it.
-                    self.file_nonfull(run);
-                }
+                self.release(arena, run, &info, p);
             }
         }
         self.note_dallocs(n - deferred);

@@ -120,8 +120,7 @@ impl Evicted {
 }
 
 fn unmap(addr: usize, size: usize) {
-    chunk::dealloc(addr as *mut u8, size);
-    chunk::note_unmapped(size >> g().sc.lg_chunk);
+    chunk::unmap(addr as *mut u8, size);
 }
 
 impl CacheState {

@@ -67,12 +67,6 @@ fn map(size: usize, align: usize) -> *mut u8 {
     p
 }
 
-/// Gives `size` bytes at `p` back to the chunk layer, counted as mapped chunks.
-fn unmap(p: *mut u8, size: usize) {
-    chunk::dealloc(p, size);
-    chunk::note_unmapped(size >> g().sc.lg_chunk);
-}
-
 /// Most cached ranges moved into one new mapping.
 const MAX_MOVES: usize = 8;
 
@@ -95,7 +89,7 @@ fn range(size: usize, align: usize, zero: bool) -> *mut u8 {
     for _ in 0..MAX_MOVES {
         let Some((old, len)) = chunk_cache::take_pages(size - moved) else { break };
         if !pages::remap_to(old, len, p.wrapping_add(moved), len) {
-            unmap(old, len);
+            chunk::unmap(old, len);
             break;
         }
         chunk::note_unmapped(len >> g().sc.lg_chunk);
@@ -127,7 +121,7 @@ pub fn malloc(size: usize, alignment: usize, zero: bool) -> *mut u8 {
     // SAFETY: the node is ours until published in the registry.
     unsafe { node.write(HugeNode { addr: p, size: csize }) };
     if !g.rtree.set(p as usize, node as usize | HUGE_TAG) {
-        unmap(p, csize);
+        chunk::unmap(p, csize);
         // SAFETY: never published.
         unsafe { NODES.give(node.cast()) };
         return ptr::null_mut();
@@ -157,7 +151,7 @@ pub unsafe fn dalloc(n: *mut HugeNode) {
     if chunk::from_mmap(addr) {
         chunk_cache::put(addr, size);
     } else {
-        unmap(addr, size);
+        chunk::unmap(addr, size);
     }
 }
 
@@ -174,7 +168,7 @@ pub unsafe fn ralloc_in_place(n: *mut HugeNode, size: usize) -> bool {
         return true;
     }
     if csize < node.size {
-        unmap(node.addr.wrapping_add(csize), node.size - csize);
+        chunk::unmap(node.addr.wrapping_add(csize), node.size - csize);
         note((node.size - csize).wrapping_neg(), 0, 0);
         node.size = csize;
         return true;
@@ -203,7 +197,7 @@ pub unsafe fn ralloc_move(n: *mut HugeNode, size: usize, alignment: usize) -> *m
         return new;
     }
     if !g.rtree.set(new as usize, n as usize | HUGE_TAG) {
-        unmap(new, csize);
+        chunk::unmap(new, csize);
         return ptr::null_mut();
     }
     // Unregister the old address before its pages go: once they are given back, another

@@ -221,83 +221,54 @@ unsafe fn pop(t: *mut Tcache, binind: usize) -> *mut u8 {
 }
 
 /// The malloc fast path: pops a cached object; None on a miss or when a GC step is due (the
-/// caller then takes the slow path, which does both). The answer is decided by the branches,
+/// caller then takes the slow path, which does both). The answer is decided before the pop,
 /// not by the popped value, so a caller that inlines this tests nothing twice.
 ///
 /// # Safety
 /// `t` is the calling thread's live cache and `binind < nhbins`.
 #[inline(always)]
 pub unsafe fn try_pop(t: *mut Tcache, binind: usize) -> Option<*mut u8> {
-    // SAFETY: the caller's cache; 0 < ncached <= ncached_max indexes within the stack.
+    // SAFETY: the caller's cache; the stack is not empty, so pop cannot miss.
     unsafe {
-        let b = &mut *Tcache::bin(t, binind);
-        let n = b.ncached;
-        let ticks = (*t).gc_ticks;
-        if n == 0 || ticks <= 1 {
+        if (*Tcache::bin(t, binind)).ncached == 0 || (*t).gc_ticks <= 1 {
             return None;
         }
-        let n = n - 1;
-        b.ncached = n;
-        if (n as i32) < b.low_water {
-            b.low_water = n as i32;
-        }
-        if stats::STATS {
-            b.nrequests += 1;
-        }
-        (*t).gc_ticks = ticks - 1;
-        Some(*b.avail.add(n as usize))
+        let p = pop(t, binind);
+        (*t).gc_ticks -= 1;
+        Some(p)
     }
 }
 
 /// An object of bin `binind`: from the cache, else filled from the arena (small) or taken
-/// from it directly (large). Null when out of memory.
+/// from it directly (large); null when out of memory. Also says whether it reads as zero:
+/// with `zero` (calloc), a large object the cache lacks comes from the arena asking for zeroed
+/// pages, so the arena clears only the pages that may hold data (2.2.1's unzeroed page flags)
+/// instead of the caller clearing all of them; a cached object holds old data.
 ///
 /// # Safety
 /// `t` is the calling thread's live cache and `binind < nhbins`.
 #[inline]
-pub unsafe fn alloc(t: *mut Tcache, binind: usize) -> *mut u8 {
+pub unsafe fn alloc(t: *mut Tcache, binind: usize, zero: bool) -> (*mut u8, bool) {
     // SAFETY: forwarded contract.
-    unsafe {
-        tick(t);
-        let p = pop(t, binind);
-        if !p.is_null() {
-            return p;
-        }
-        alloc_miss(t, binind)
-    }
-}
-
-
-/// As [`alloc`], for an object that must read as zero (calloc): also says whether it already
-/// does. A large object the cache lacks comes from the arena asking for zeroed pages, so the
-/// arena clears only the pages that may hold data (2.2.1's unzeroed page flags) instead of
-/// the caller clearing all of them; a cached object holds old data.
-///
-/// # Safety
-/// As [`alloc`].
-#[inline]
-pub unsafe fn alloc_zeroed(t: *mut Tcache, binind: usize) -> (*mut u8, bool) {
-    // SAFETY: forwarded contract; the arena lives forever.
     unsafe {
         tick(t);
         let p = pop(t, binind);
         if !p.is_null() {
             return (p, false);
         }
-        if binind >= g().sc.nbins {
-            let b = &mut *Tcache::bin(t, binind);
-            b.low_water = -1;
-            return (large::malloc(&*(*t).arena, b.usize as usize, true), true);
-        }
-        (alloc_miss(t, binind), false)
+        alloc_miss(t, binind, zero)
     }
 }
 
+/// The cache's miss: a small class is filled from the arena's bin, a large object comes from
+/// the arena directly, with its pages zeroed if `zero` asks (the arena clears only those that
+/// may hold data). Returns the object and whether it reads as zero.
+///
 /// # Safety
 /// As [`alloc`].
 #[cold]
 #[inline(never)]
-unsafe fn alloc_miss(t: *mut Tcache, binind: usize) -> *mut u8 {
+unsafe fn alloc_miss(t: *mut Tcache, binind: usize, zero: bool) -> (*mut u8, bool) {
     let g = g();
     // SAFETY: the caller's cache; the arena lives forever.
     unsafe {
@@ -307,7 +278,7 @@ unsafe fn alloc_miss(t: *mut Tcache, binind: usize) -> *mut u8 {
         if binind >= g.sc.nbins {
             // One object at a time, counted by the arena as its own request (as 2.2.1's
             // tcache_alloc_large); the cache's hits are merged at flush and exit.
-            return large::malloc(arena, b.usize as usize, false);
+            return (large::malloc(arena, b.usize as usize, zero), zero);
         }
         let want = ((b.ncached_max >> b.lg_fill_div) as usize).max(1);
         let out = core::slice::from_raw_parts_mut(b.avail, want);
@@ -315,7 +286,7 @@ unsafe fn alloc_miss(t: *mut Tcache, binind: usize) -> *mut u8 {
         // arena_tcache_fill_small); this one is counted afterwards, with the cache's own.
         let n = bin::fill(arena, binind, out, core::mem::take(&mut b.nrequests));
         if n == 0 {
-            return ptr::null_mut();
+            return (ptr::null_mut(), false);
         }
         // The fill returned ascending addresses; reverse so the lowest is on top.
         out[..n].reverse();
@@ -323,7 +294,7 @@ unsafe fn alloc_miss(t: *mut Tcache, binind: usize) -> *mut u8 {
         if stats::STATS {
             b.nrequests += 1;
         }
-        *b.avail.add(n - 1)
+        (*b.avail.add(n - 1), false)
     }
 }
 

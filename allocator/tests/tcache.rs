@@ -63,6 +63,19 @@ fn start() {
     free(malloc(1));
 }
 
+/// Moves the calling thread to arena `i` with an empty cache; false (with a message) when
+/// there are too few arenas.
+fn bind_to_arena(i: usize) -> bool {
+    start();
+    if g().narenas() <= i {
+        eprintln!("skipped: fewer than {} arenas", i + 1);
+        return false;
+    }
+    thread::bind(arena::get_or_create(i).unwrap());
+    tcache::flush_current_thread();
+    true
+}
+
 #[test]
 fn thread_exit_returns_a_full_cache() {
     let _serial = SERIAL.lock().unwrap();
@@ -139,13 +152,9 @@ fn tcache_flush_empties_the_callers_cache() {
 fn thread_arena_moves_the_calling_thread() {
     let _serial = SERIAL.lock().unwrap();
     std::thread::spawn(|| {
-        start();
-        if g().narenas() < 4 {
-            eprintln!("skipped: fewer than 4 arenas");
+        if !bind_to_arena(3) {
             return;
         }
-        thread::bind(arena::get_or_create(3).unwrap());
-        tcache::flush_current_thread();
         let p = malloc(64);
         assert_eq!(arena_of(p), 3);
         free(p);
@@ -394,13 +403,9 @@ fn cached_large_requests_reach_the_lrun_statistics() {
 fn batched_fills_and_flushes_span_runs_and_bitmap_words() {
     let _serial = SERIAL.lock().unwrap();
     std::thread::spawn(|| {
-        start();
-        if g().narenas() < 4 {
-            eprintln!("skipped: fewer than 4 arenas");
+        if !bind_to_arena(3) {
             return;
         }
-        thread::bind(arena::get_or_create(3).unwrap());
-        tcache::flush_current_thread();
         for size in [8usize, 64, 3840] {
             let binind = g().sc.small_bin(size);
             let reg = g().sc.bins[binind].reg_size as usize;

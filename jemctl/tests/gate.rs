@@ -2,7 +2,10 @@
 //! what to do, an unchanged allocator passes, and one that adds a few dozen nanoseconds to
 //! every call fails and names the figures that regressed, in both modes.
 
+mod common;
+
 use assert_cmd::Command;
+use common::own_so;
 use predicates::prelude::*;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -18,24 +21,6 @@ fn scratch(name: &str) -> PathBuf {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
-}
-
-/// `libjemalloc_rs.so`, built by a nested cargo into its own target directory (the outer
-/// `cargo test` holds the main one's lock).
-fn own_so() -> &'static Path {
-    static SO: OnceLock<PathBuf> = OnceLock::new();
-    SO.get_or_init(|| {
-        let target = Path::new(env!("CARGO_TARGET_TMPDIR")).parent().unwrap().join("preload-so");
-        let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
-        let out = std::process::Command::new(env!("CARGO"))
-            .current_dir(workspace)
-            .args(["build", "--release", "-p", "jemalloc_rs_cdylib", "--target-dir"])
-            .arg(&target)
-            .output()
-            .expect("cannot run cargo");
-        assert!(out.status.success(), "building libjemalloc_rs.so failed:\n{}", String::from_utf8_lossy(&out.stderr));
-        target.join("release").join("libjemalloc_rs.so")
-    })
 }
 
 /// `tests/fixtures/slow_malloc.c` compiled to forward to `libjemalloc_rs.so`.

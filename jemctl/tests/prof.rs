@@ -4,6 +4,8 @@
 //! Runs under `libjemalloc_rs.so` need its heap profiler (`config.prof`); runs under real
 //! jemalloc need Debian's `libjemalloc2`. Each test that lacks what it needs says so and skips.
 
+mod common;
+
 use assert_cmd::Command;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -111,26 +113,16 @@ fn jemalloc5() -> Option<PathBuf> {
 /// `cargo test` holds the main one's lock), or None (with a message) when the library has no
 /// heap profiler.
 fn own_so() -> Option<&'static Path> {
-    static SO: OnceLock<Option<PathBuf>> = OnceLock::new();
-    SO.get_or_init(|| {
+    static SO: OnceLock<Option<&'static Path>> = OnceLock::new();
+    *SO.get_or_init(|| {
         let config = jemctl().args(["ctl", "config.prof"]).output().unwrap();
         let config = String::from_utf8_lossy(&config.stdout).into_owned();
         if !config.contains("true") {
             println!("skipped: this build of the allocator has no heap profiler ({})", config.trim());
             return None;
         }
-        let target = Path::new(env!("CARGO_TARGET_TMPDIR")).parent().unwrap().join("preload-so");
-        let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
-        let out = std::process::Command::new(env!("CARGO"))
-            .current_dir(workspace)
-            .args(["build", "--release", "-p", "jemalloc_rs_cdylib", "--target-dir"])
-            .arg(&target)
-            .output()
-            .expect("cannot run cargo");
-        assert!(out.status.success(), "building libjemalloc_rs.so failed:\n{}", String::from_utf8_lossy(&out.stderr));
-        Some(target.join("release").join("libjemalloc_rs.so"))
+        Some(common::own_so())
     })
-    .as_deref()
 }
 
 #[test]

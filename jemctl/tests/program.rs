@@ -2,33 +2,17 @@
 //! through the library's report descriptor: values at exit and while running, the program's
 //! output and exit status passed through.
 
+mod common;
+
 use assert_cmd::Command;
+use common::own_so;
 use predicates::prelude::*;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 
 fn jemctl() -> Command {
     let mut c = Command::cargo_bin("jemctl").unwrap();
     c.env_remove("MALLOC_CONF").env("JEMCTL_SO", own_so());
     c
-}
-
-/// `libjemalloc_rs.so` of this tree, built by a nested cargo into the directory the gate's
-/// tests use (the outer `cargo test` holds the main target directory's lock).
-fn own_so() -> &'static Path {
-    static SO: OnceLock<PathBuf> = OnceLock::new();
-    SO.get_or_init(|| {
-        let target = Path::new(env!("CARGO_TARGET_TMPDIR")).parent().unwrap().join("preload-so");
-        let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
-        let out = std::process::Command::new(env!("CARGO"))
-            .current_dir(workspace)
-            .args(["build", "--release", "-p", "jemalloc_rs_cdylib", "--target-dir"])
-            .arg(&target)
-            .output()
-            .expect("cannot run cargo");
-        assert!(out.status.success(), "building libjemalloc_rs.so failed:\n{}", String::from_utf8_lossy(&out.stderr));
-        target.join("release").join("libjemalloc_rs.so")
-    })
 }
 
 /// A C program: allocates N blocks of 100 bytes, with a pause between halves of PAUSE_MS,

@@ -76,6 +76,13 @@ pub fn dealloc(p: *mut u8, size: usize) {
     mmap::unmap(p, size);
 }
 
+/// [`dealloc`] for a range counted in `stats.chunks.current`: gives it back and uncounts its
+/// chunks.
+pub fn unmap(p: *mut u8, size: usize) {
+    dealloc(p, size);
+    note_unmapped(size >> g().sc.lg_chunk);
+}
+
 /// Whether `p` lies in an anonymous mapping of the mmap source: its pages can be extended by
 /// mapping next to them and moved with mremap.
 pub fn from_mmap(p: *const u8) -> bool {
