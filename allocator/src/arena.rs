@@ -1,13 +1,16 @@
 //! Arenas: chunks carved into page runs, the home of small bins and large objects.
 //!
 //! Mirrors jemalloc 2.2.1 `arena.c` (run half; bins are in [`crate::bin`], large objects in
-//! [`crate::large`]). An arena owns chunks; free page runs are kept in buckets by exact length
-//! with a two-level bitmap over the buckets, so a request takes the smallest run that fits
-//! (best fit) in O(1). Freed runs coalesce with free neighbours through the page map. Dirty
-//! (freed, not yet purged) pages are counted and purged ([`chunk::purge`]: `madvise`) under the
-//! `opt.lg_dirty_mult` rule, extended by what the arena is about to reuse, purging only the
-//! excess while it churns (see [`Arena::maybe_purge`]); chunks that empty are cached while
-//! the dirty allowance has room and unmapped, oldest first, when it has not.
+//! [`crate::large`]). An arena owns chunks; free page runs are indexed by chunk and size class
+//! ([`crate::free_runs`]), so a request takes a dirty run if one fits, else a clean one, from
+//! the lowest-numbered chunk that has one, the smallest class that fits within it (2.2.1 takes
+//! the best fit anywhere in the arena). Freed runs coalesce with free neighbours through the
+//! page map. Dirty (freed, not yet purged) pages are counted and purged ([`chunk::purge`]:
+//! `madvise`), highest chunks first, under the `opt.lg_dirty_mult` rule, extended by what the
+//! arena is about to reuse, purging only the excess while it churns (see
+//! [`Arena::maybe_purge`]). The chunk that empties last is kept whole as the spare, as in
+//! 2.2.1; the chunks it displaces are kept while the dirty allowance has room and unmapped,
+//! oldest first, when it has not.
 //!
 //! Locking: [`Arena::lock`] guards everything in [`ArenaState`] and the page maps of the
 //! arena's chunks. Lock order is bin lock, then arena lock. The lock is dropped around mmap,
@@ -19,7 +22,7 @@ use crate::chunk_cache;
 use crate::chunk_map::{Chunk, ChunkHeader, MapEntry, ALLOCATED, DIRTY, LARGE, SMALL};
 use crate::global::g;
 use crate::mutex::RawMutex;
-use crate::run_buckets::RunBuckets;
+use crate::free_runs::FreeRuns;
 use crate::size_classes::LG_PAGE;
 use crate::stats::{self, ArenaStats, LargeStats};
 use core::cell::UnsafeCell;
@@ -52,20 +55,22 @@ pub struct Arena {
 
 /// The arena's run-level state (arena lock).
 pub struct ArenaState {
-    /// Free runs by length: `avail[0]` clean (purged or never used) runs, `avail[1]` dirty
-    /// ones. Runs are all clean or all dirty: neighbours coalesce only when they match, and
-    /// allocation takes dirty runs first so that clean pages stay unfaulted.
-    avail: [RunBuckets; 2],
-    /// Chunks that have dirty free pages.
-    dirty_chunks: *mut ChunkHeader,
+    /// Free runs, clean (purged or never used) and dirty ones. Runs are all clean or all
+    /// dirty: neighbours coalesce only when they match, and within a chunk allocation takes
+    /// dirty runs first so that clean pages stay unfaulted.
+    runs: FreeRuns,
     /// Empty chunks kept to avoid mapping churn, newest first, linked through
-    /// `dirty_next`/`dirty_prev` (their dirty pages count in `ndirty`).
+    /// `next`/`prev` (their dirty pages count in `ndirty`).
     empty_head: *mut ChunkHeader,
     empty_tail: *mut ChunkHeader,
+    /// The chunk that emptied last, kept whole with its pages for the next chunk the arena
+    /// needs, as 2.2.1's `arena->spare`: its pages count in no dirty total and the purge
+    /// leaves it alone; `arenas.purge` and the arena's last thread exiting release it.
+    spare: *mut ChunkHeader,
     /// Pages recently taken for runs, decayed by 1/64 at every run allocation and free: the
     /// dirty memory the arena's own churn is about to reuse.
     recent_pages: usize,
-    /// Emptied chunks to unmap once the lock is dropped, linked through `dirty_next`.
+    /// Emptied chunks to unmap once the lock is dropped, linked through `next`.
     to_unmap: *mut ChunkHeader,
     /// Pages in allocated runs.
     pub nactive: usize,
@@ -85,10 +90,6 @@ impl Arena {
     /// Makes arena `ind` in base memory; null when out of memory.
     pub fn create(ind: usize) -> *mut Arena {
         let g = g();
-        let max_pages = g.max_run_pages;
-        let (Some(clean), Some(dirty)) = (RunBuckets::new(max_pages), RunBuckets::new(max_pages)) else {
-            return ptr::null_mut();
-        };
         let a = crate::base::alloc(core::mem::size_of::<Arena>()) as *mut Arena;
         let lstats = crate::base::alloc((g.sc.nlclasses + 1) * core::mem::size_of::<LargeStats>()) as *mut LargeStats;
         let bins = crate::base::alloc(g.sc.nbins * core::mem::size_of::<Bin>()) as *mut Bin;
@@ -103,10 +104,10 @@ impl Arena {
                 nthreads: AtomicUsize::new(0),
                 lock: RawMutex::new(),
                 state: UnsafeCell::new(ArenaState {
-                    avail: [clean, dirty],
-                    dirty_chunks: ptr::null_mut(),
+                    runs: FreeRuns::new(g.max_run_pages),
                     empty_head: ptr::null_mut(),
                     empty_tail: ptr::null_mut(),
+                    spare: ptr::null_mut(),
                     recent_pages: 0,
                     to_unmap: ptr::null_mut(),
                     nactive: 0,
@@ -148,29 +149,27 @@ impl Arena {
         self.lock.unlock();
         while !c.is_null() {
             // SAFETY: queued chunks are ours alone: empty, off every list.
-            let next = unsafe { (*c).dirty_next };
+            let next = unsafe { (*c).next };
             chunk_cache::release_arena_chunk(c.cast());
             c = next;
         }
     }
 
-    // --- free-run buckets -------------------------------------------------------------
+    // --- the free-run index ------------------------------------------------------------
 
-    /// Files the free run headed by `e` in the set its dirtiness says.
+    /// Files the free run headed by `e`.
     ///
     /// # Safety
-    /// Arena lock held; `e` heads a free run of `npages` pages in no bucket.
+    /// Arena lock held; `e` heads a free run of `npages` pages, filed nowhere, in a chunk
+    /// attached to the index.
     #[inline]
     unsafe fn avail_insert(&self, e: *mut MapEntry, npages: usize) {
-        // SAFETY: forwarded contract; the lock guards the buckets.
-        unsafe {
-            let set = (*e).is_dirty() as usize;
-            self.state().avail[set].insert(e, npages)
-        }
+        // SAFETY: forwarded contract; the lock guards the index.
+        unsafe { self.state().runs.insert(e, npages) }
     }
 
     /// Files the free run of `len` pages at `page` of `c`: its first and last page map entries
-    /// say its length and `flag` (DIRTY or 0), and it joins the free-run buckets.
+    /// say its length and `flag` (DIRTY or 0), and it joins the free-run index.
     ///
     /// # Safety
     /// Arena lock held; the pages are free, in a chunk of this arena, on no list.
@@ -190,10 +189,7 @@ impl Arena {
     #[inline]
     unsafe fn avail_remove(&self, e: *mut MapEntry, npages: usize) {
         // SAFETY: forwarded contract.
-        unsafe {
-            let set = (*e).is_dirty() as usize;
-            self.state().avail[set].remove(e, npages)
-        }
+        unsafe { self.state().runs.remove(e, npages) }
     }
 
     // --- runs -------------------------------------------------------------------------
@@ -206,8 +202,8 @@ impl Arena {
     pub unsafe fn run_alloc(&self, npages: usize, kind: RunKind, zero: bool) -> *mut u8 {
         let g = g();
         loop {
-            // SAFETY: lock held (caller); dirty runs first.
-            let fit = unsafe { self.state().avail[1].first_fit(npages).or_else(|| self.state().avail[0].first_fit(npages)) };
+            // SAFETY: lock held (caller).
+            let fit = unsafe { self.state().runs.first_fit(npages) };
             if let Some((e, len)) = fit {
                 // SAFETY: e heads a filed free run of `len` pages.
                 unsafe {
@@ -237,13 +233,21 @@ impl Arena {
         let hp = g.header_pages;
         // SAFETY: lock held.
         let st = unsafe { self.state() };
-        let spare = st.empty_head;
+        let spare = if st.spare.is_null() { st.empty_head } else { st.spare };
         if !spare.is_null() {
             let c = Chunk(spare);
-            // SAFETY: a cached chunk is an empty chunk of ours whose map is one dirty run.
+            // SAFETY: the spare and the chunks of the empty list are empty chunks of ours, not
+            // attached, whose maps are one dirty run; the spare's pages join the dirty count.
             unsafe {
-                self.empty_remove(spare);
-                self.dirty_list_insert(spare);
+                if !st.runs.attach(c) {
+                    return false;
+                }
+                if spare == st.spare {
+                    st.spare = ptr::null_mut();
+                    st.ndirty += g.max_run_pages;
+                } else {
+                    self.empty_remove(spare);
+                }
                 self.avail_insert(c.entry(hp, hp), g.max_run_pages);
             }
             return true;
@@ -269,12 +273,17 @@ impl Arena {
         unsafe {
             (*c.0).arena = self as *const Arena as *mut Arena;
             let st = self.state();
+            if !st.runs.attach(c) {
+                // Out of base memory for the index: the chunk goes back unused.
+                (*c.0).next = st.to_unmap;
+                st.to_unmap = c.0;
+                return false;
+            }
             st.stats.mapped += g.sc.chunk_size;
             let dirty = if zeroed { 0 } else { keep };
             if dirty > 0 {
                 st.ndirty += dirty;
                 (*c.0).ndirty = dirty;
-                self.dirty_list_insert(c.0);
                 self.file_free_run(c, hp, dirty, DIRTY);
             }
             let clean = g.max_run_pages - dirty;
@@ -286,10 +295,10 @@ impl Arena {
     }
 
     /// Takes the first `npages` of the free run of `len` pages at `page` (already out of its
-    /// bucket), returning the rest to the buckets.
+    /// index), returning the rest to the index.
     ///
     /// # Safety
-    /// Arena lock held; the run is free, out of its bucket, and `npages <= len`.
+    /// Arena lock held; the run is free, out of the index, and `npages <= len`.
     unsafe fn run_take(&self, c: Chunk, page: usize, len: usize, npages: usize, kind: RunKind, zero: bool) -> *mut u8 {
         let g = g();
         let hp = g.header_pages;
@@ -325,9 +334,6 @@ impl Arena {
             (*c.0).ndirty -= dirty_taken;
             (*c.0).nused += npages;
             st.recent_pages = st.recent_pages - (st.recent_pages >> 6) + npages;
-            if (*c.0).ndirty == 0 && (*c.0).on_dirty_list {
-                self.dirty_list_remove(c.0);
-            }
             self.add_active(npages as isize);
         }
         run
@@ -418,9 +424,6 @@ impl Arena {
                 self.add_active(-(npages as isize));
                 st.ndirty += npages;
                 (*c.0).ndirty += npages;
-                if !(*c.0).on_dirty_list {
-                    self.dirty_list_insert(c.0);
-                }
             }
             let flag = if dirty { DIRTY } else { 0 };
             let (mut start, mut len) = (page, npages);
@@ -476,16 +479,38 @@ impl Arena {
                 self.avail_remove(e, len);
                 p += len;
             }
+            self.state().runs.detach(c);
             // An empty chunk is one run, so that it can serve any request when reused; its
             // clean pages are counted dirty from now on (they may be handed out as if they
-            // were, which only costs a memset for calloc), and it goes on the purge's scales
-            // as a whole chunk.
+            // were, which only costs a memset for calloc). It becomes the spare, whose pages
+            // count nowhere; the spare it replaces goes on the purge's scales as a whole chunk.
             let st = self.state();
-            st.ndirty += g.max_run_pages - (*c.0).ndirty;
+            st.ndirty -= (*c.0).ndirty;
             (*c.0).ndirty = g.max_run_pages;
             (*c.entry(hp, hp)).set(DIRTY, g.max_run_pages);
             (*c.entry(g.sc.chunk_pages - 1, hp)).set(DIRTY, g.max_run_pages);
-            self.retire_chunk(c);
+            let old = core::mem::replace(&mut st.spare, c.0);
+            if !old.is_null() {
+                st.ndirty += g.max_run_pages;
+                self.retire_chunk(Chunk(old));
+            }
+        }
+    }
+
+    /// Queues the spare chunk, if any, to be unmapped (or cached) when the lock drops.
+    ///
+    /// # Safety
+    /// Arena lock held.
+    unsafe fn release_spare(&self) {
+        // SAFETY: lock held; the spare is an empty chunk of ours on no list.
+        unsafe {
+            let st = self.state();
+            let c = core::mem::replace(&mut st.spare, ptr::null_mut());
+            if !c.is_null() {
+                st.stats.mapped -= g().sc.chunk_size;
+                (*c).next = st.to_unmap;
+                st.to_unmap = c;
+            }
         }
     }
 
@@ -497,15 +522,12 @@ impl Arena {
         // SAFETY: lock held; c is ours and empty.
         unsafe {
             let st = self.state();
-            if (*c.0).on_dirty_list {
-                self.dirty_list_remove(c.0);
-            }
-            (*c.0).dirty_prev = ptr::null_mut();
-            (*c.0).dirty_next = st.empty_head;
+            (*c.0).prev = ptr::null_mut();
+            (*c.0).next = st.empty_head;
             if st.empty_head.is_null() {
                 st.empty_tail = c.0;
             } else {
-                (*st.empty_head).dirty_prev = c.0;
+                (*st.empty_head).prev = c.0;
             }
             st.empty_head = c.0;
         }
@@ -517,16 +539,16 @@ impl Arena {
         // SAFETY: lock held; the cache links chunk headers of this arena.
         unsafe {
             let st = self.state();
-            let (next, prev) = ((*c).dirty_next, (*c).dirty_prev);
+            let (next, prev) = ((*c).next, (*c).prev);
             if next.is_null() {
                 st.empty_tail = prev;
             } else {
-                (*next).dirty_prev = prev;
+                (*next).prev = prev;
             }
             if prev.is_null() {
                 st.empty_head = next;
             } else {
-                (*prev).dirty_next = next;
+                (*prev).next = next;
             }
         }
     }
@@ -539,43 +561,8 @@ impl Arena {
             let st = self.state();
             st.ndirty -= (*c).ndirty;
             st.stats.mapped -= g().sc.chunk_size;
-            (*c).dirty_next = st.to_unmap;
+            (*c).next = st.to_unmap;
             st.to_unmap = c;
-        }
-    }
-
-    /// # Safety
-    /// Arena lock held; `c` is not on the dirty list.
-    unsafe fn dirty_list_insert(&self, c: *mut ChunkHeader) {
-        // SAFETY: lock held; list nodes are chunk headers of this arena.
-        unsafe {
-            let st = self.state();
-            (*c).dirty_prev = ptr::null_mut();
-            (*c).dirty_next = st.dirty_chunks;
-            if !st.dirty_chunks.is_null() {
-                (*st.dirty_chunks).dirty_prev = c;
-            }
-            st.dirty_chunks = c;
-            (*c).on_dirty_list = true;
-        }
-    }
-
-    /// # Safety
-    /// Arena lock held; `c` is on the dirty list.
-    unsafe fn dirty_list_remove(&self, c: *mut ChunkHeader) {
-        // SAFETY: lock held; list nodes are chunk headers of this arena.
-        unsafe {
-            let st = self.state();
-            let (next, prev) = ((*c).dirty_next, (*c).dirty_prev);
-            if !next.is_null() {
-                (*next).dirty_prev = prev;
-            }
-            if prev.is_null() {
-                st.dirty_chunks = next;
-            } else {
-                (*prev).dirty_next = next;
-            }
-            (*c).on_dirty_list = false;
         }
     }
 
@@ -644,10 +631,13 @@ impl Arena {
                 let mut held = [(Chunk(ptr::null_mut()), 0usize, 0usize); PURGE_BATCH];
                 let mut nheld = 0;
                 let mut want = self.state().ndirty - target;
-                let mut c = self.state().dirty_chunks;
-                'chunks: while !c.is_null() && want > 0 {
-                    let next_chunk = (*c).dirty_next;
-                    let ch = Chunk(c);
+                // The highest chunks first: allocation prefers the lowest, so the highest hold
+                // the pages least likely to be wanted again soon.
+                let mut slot = self.state().runs.slots();
+                'chunks: while slot > 0 && want > 0 {
+                    slot -= 1;
+                    let Some(ch) = self.state().runs.chunk_in(slot) else { continue };
+                    let c = ch.0;
                     let mut p = hp;
                     while p < g.sc.chunk_pages && (*c).ndirty > 0 {
                         let e = ch.entry(p, hp);
@@ -665,19 +655,12 @@ impl Arena {
                                 nheld += 1;
                                 want = want.saturating_sub(d);
                                 if nheld == PURGE_BATCH || want == 0 {
-                                    if (*c).ndirty == 0 {
-                                        self.dirty_list_remove(c);
-                                    }
                                     break 'chunks;
                                 }
                             }
                         }
                         p += len;
                     }
-                    if (*c).ndirty == 0 && (*c).on_dirty_list {
-                        self.dirty_list_remove(c);
-                    }
-                    c = next_chunk;
                 }
                 if nheld == 0 {
                     break;
@@ -718,13 +701,14 @@ impl Arena {
     }
 
     /// The last thread bound to this arena exited: nothing it allocated recently is about to
-    /// be reused, so the arena forgets its recent churn and purges down to half the manual's
-    /// limit, as a purge under that limit would.
+    /// be reused, so the arena forgets its recent churn, lets its spare chunk go and purges
+    /// down to half the manual's limit, as a purge under that limit would.
     pub fn went_idle(&self) {
         self.lock.lock();
         // SAFETY: lock held.
         unsafe {
             self.state().recent_pages = 0;
+            self.release_spare();
             if g().opts.lg_dirty_mult >= 0 {
                 let target = self.manual_limit() / 2;
                 if self.state().ndirty > target {
@@ -735,11 +719,25 @@ impl Arena {
         self.unlock();
     }
 
-    /// Purges every dirty page (`arenas.purge`).
+    /// `stats.arenas.<i>.pdirty`: the dirty pages of free runs and empty chunks, the spare's
+    /// included (they are unused and not purged, though the purge's limit leaves them out).
+    ///
+    /// # Safety
+    /// Arena lock held.
+    pub unsafe fn pdirty(&self) -> usize {
+        // SAFETY: lock held.
+        let st = unsafe { self.state() };
+        st.ndirty + if st.spare.is_null() { 0 } else { g().max_run_pages }
+    }
+
+    /// Purges every dirty page and lets the spare chunk go (`arenas.purge`).
     pub fn purge_all(&self) {
         self.lock.lock();
         // SAFETY: lock held.
-        unsafe { self.purge(0) };
+        unsafe {
+            self.purge(0);
+            self.release_spare();
+        }
         self.unlock();
     }
 

@@ -4,7 +4,7 @@
 //! [`ChunkHeader`] followed by one [`MapEntry`] per page that is not header. Every entry says
 //! whether its page is free, backs a small run (and which run) or a large run (and its length).
 //! The first and last entries of a free run carry the run's length so that neighbours coalesce
-//! in O(1); the first entry of a free run also links it into its arena's size bucket.
+//! in O(1); the first entry of a free run also links it into its arena's free-run index.
 //! The map is guarded by the owning arena's lock, except the entries of small runs, which are
 //! written once when the run is created and read lock-free by `free`.
 
@@ -29,7 +29,7 @@ const FLAG_MASK: usize = (1 << FLAG_BITS) - 1;
 pub struct MapEntry {
     /// Flags in the low bits, a value (run length in pages, or small bin index) above them.
     pub bits: usize,
-    /// Free runs: next and previous free run of the same length. Small runs: `link[0]` is the
+    /// Free runs: next and previous free run of the same chunk and size class. Small runs: `link[0]` is the
     /// run header, `link[1]` unused.
     pub link: [*mut MapEntry; 2],
 }
@@ -66,15 +66,15 @@ impl MapEntry {
 pub struct ChunkHeader {
     /// The arena owning the chunk; set once, never changed.
     pub arena: *mut Arena,
-    /// Links in the arena's list of chunks that have dirty free pages (arena lock).
-    pub dirty_next: *mut ChunkHeader,
-    pub dirty_prev: *mut ChunkHeader,
+    /// Links in the arena's list of empty chunks or its queue of chunks to unmap (arena lock).
+    pub next: *mut ChunkHeader,
+    pub prev: *mut ChunkHeader,
     /// Dirty free pages in this chunk (arena lock).
     pub ndirty: usize,
     /// Pages in allocated runs (arena lock); the chunk is empty when this drops to zero.
     pub nused: usize,
-    /// Whether the chunk is on its arena's dirty list (arena lock).
-    pub on_dirty_list: bool,
+    /// The chunk's slot in its arena's free-run index while attached to it (arena lock).
+    pub slot: *mut crate::free_runs::Slot,
 }
 
 /// Pages that the header and page map of a chunk of `chunk_pages` pages occupy: the fewest

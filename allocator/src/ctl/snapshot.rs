@@ -163,7 +163,8 @@ impl Snapshot {
                 // SAFETY: arena lock held.
                 let st = unsafe { a.state() };
                 snap.pactive = st.nactive;
-                snap.pdirty = st.ndirty;
+                // SAFETY: arena lock held.
+                snap.pdirty = unsafe { a.pdirty() };
                 snap.astats = st.stats;
                 for (j, out) in snap.lruns_mut().iter_mut().enumerate() {
                     // SAFETY: arena lock held; j + 1 <= nlclasses.
