@@ -219,9 +219,28 @@ fn a_partial_update_keeps_the_other_workloads_figures() {
         .arg(&baseline)
         .assert()
         .success();
-    let b: Value = serde_json::from_str(&std::fs::read_to_string(&baseline).unwrap()).unwrap();
-    let workloads: Vec<&str> =
-        b["time"]["figures"].as_array().unwrap().iter().map(|f| f["workload"].as_str().unwrap()).collect();
-    assert_eq!(workloads, ["small-loop", "aligned"]);
-    assert_ne!(b["time"]["machine"]["date"], "2026-01-01T00:00:00Z");
+    let read = || -> Value { serde_json::from_str(&std::fs::read_to_string(&baseline).unwrap()).unwrap() };
+    let workloads = |section: &Value| -> Vec<String> {
+        section["figures"].as_array().unwrap().iter().map(|f| f["workload"].as_str().unwrap().to_string()).collect()
+    };
+    // Recorded on another kind of machine ("m"): that section stays as it was, and this
+    // machine's figures go into a section of their own.
+    let mut b = read();
+    assert_eq!(workloads(&b["time"]), ["aligned"]);
+    assert_eq!(b["time"]["machine"]["date"], "2026-01-01T00:00:00Z");
+    assert_eq!(b["time_elsewhere"].as_array().unwrap().len(), 1);
+    assert_eq!(workloads(&b["time_elsewhere"][0]), ["small-loop"]);
+    assert_ne!(b["time_elsewhere"][0]["machine"]["name"], "m");
+    // Within this machine's own section, a partial update keeps the other workloads' figures.
+    b["time_elsewhere"][0]["figures"].as_array_mut().unwrap().push(serde_json::from_str(kept).unwrap());
+    std::fs::write(&baseline, serde_json::to_string(&b).unwrap()).unwrap();
+    jemctl()
+        .args(["gate", "--update", "--workload", "small-loop", "--repeat", "3", "--baseline"])
+        .arg(&baseline)
+        .assert()
+        .success();
+    let b = read();
+    assert_eq!(b["time_elsewhere"].as_array().unwrap().len(), 1);
+    assert_eq!(workloads(&b["time_elsewhere"][0]), ["small-loop", "aligned"]);
+    assert_eq!(workloads(&b["time"]), ["aligned"]);
 }

@@ -41,7 +41,7 @@ pub fn run(args: GateArgs) -> Result<()> {
 
     let machine = Machine::detect();
     for (mode, _) in &measured {
-        if let Some(s) = old.as_ref().and_then(|b| b.section(*mode)) {
+        if let Some(s) = old.as_ref().and_then(|b| b.section(*mode, &machine)) {
             notes.extend(mismatch_notes(*mode, s, &candidate, &machine));
         }
     }
@@ -50,8 +50,8 @@ pub fn run(args: GateArgs) -> Result<()> {
         let mut rows: Vec<compare::Row> = measured
             .iter()
             .flat_map(|(mode, figures)| {
-                let section = old.as_ref().and_then(|b| b.section(*mode));
-                compare::compare(section.map_or(&[][..], |s| &s.figures), figures, &tolerance)
+                let base = old.as_ref().map_or_else(Vec::new, |b| b.figures(*mode, &machine));
+                compare::compare(&base, figures, &tolerance)
             })
             .collect();
         let stale = compare::mark_stale(&mut rows);
@@ -167,7 +167,7 @@ fn previous_baseline(args: &GateArgs, modes: &[Mode]) -> Result<Option<Baseline>
 }
 
 /// The old baseline with the measured modes' sections replaced; a run of some workloads
-/// only keeps the other workloads' figures.
+/// only keeps the other workloads' figures of the same kind of machine.
 fn updated_baseline(
     old: Option<Baseline>,
     measured: Vec<(Mode, Vec<Figure>)>,
@@ -177,7 +177,7 @@ fn updated_baseline(
 ) -> Baseline {
     let mut new = old.unwrap_or_default();
     for (mode, mut figures) in measured {
-        if let (false, Some(s)) = (args.workloads.is_empty(), new.section(mode)) {
+        if let (false, Some(s)) = (args.workloads.is_empty(), new.own_section(mode, machine)) {
             figures.extend(s.figures.iter().filter(|f| !args.workloads.contains(&f.workload)).cloned());
         }
         let section = Section {

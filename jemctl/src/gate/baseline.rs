@@ -1,5 +1,8 @@
 //! The baseline file (`results/baseline.json`, committed): one section per [`Mode`], each with
-//! the machine and date it was recorded on, the candidate it measured and its figures.
+//! the machine and date it was recorded on, the candidate it measured and its figures. Speed
+//! ratios depend on the kind of machine, so the time figures may be kept for several kinds:
+//! `time` for one, `time_elsewhere` for the others, each section named by its machine; a run
+//! is compared with its own kind's figures, and with `time`'s for those its kind lacks.
 //!
 //! ```json
 //! { "format": "jemctl-gate-baseline/1",
@@ -7,6 +10,7 @@
 //!             "reference": "system", "repeat": 7,
 //!             "figures": [ { "workload": "small-loop", "threads": 1, "metric": "speed-vs-system",
 //!                            "ops": 20000000, "value": 1.12, "range": [1.05, 1.19] }, ... ] },
+//!   "time_elsewhere": [ { "machine": {...}, ... } ],
 //!   "instructions": { ... } }
 //! ```
 //!
@@ -28,6 +32,9 @@ pub struct Baseline {
     pub format: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub time: Option<Section>,
+    /// Time sections recorded on other kinds of machine than `time`'s, one per kind.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub time_elsewhere: Vec<Section>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub instructions: Option<Section>,
 }
@@ -48,21 +55,53 @@ pub struct Section {
 
 impl Default for Baseline {
     fn default() -> Self {
-        Baseline { format: FORMAT.to_string(), time: None, instructions: None }
+        Baseline { format: FORMAT.to_string(), time: None, time_elsewhere: Vec::new(), instructions: None }
     }
 }
 
 impl Baseline {
-    pub fn section(&self, mode: Mode) -> Option<&Section> {
+    /// The section of `mode` recorded on `machine`'s kind (any for instruction counts).
+    pub fn own_section(&self, mode: Mode, machine: &Machine) -> Option<&Section> {
         match mode {
-            Mode::Time => self.time.as_ref(),
+            Mode::Time => self.time.iter().chain(&self.time_elsewhere).find(|s| s.machine.name == machine.name),
             Mode::Instructions => self.instructions.as_ref(),
         }
     }
 
+    /// The section a run of `mode` on `machine` is mostly compared with: its kind's, else
+    /// the first.
+    pub fn section(&self, mode: Mode, machine: &Machine) -> Option<&Section> {
+        self.own_section(mode, machine).or(match mode {
+            Mode::Time => self.time.as_ref(),
+            Mode::Instructions => None,
+        })
+    }
+
+    /// The figures a run of `mode` on `machine` is compared with: its kind's section's, and
+    /// the first section's for measures that one lacks.
+    pub fn figures(&self, mode: Mode, machine: &Machine) -> Vec<Figure> {
+        let own = self.own_section(mode, machine).map_or(&[][..], |s| &s.figures[..]);
+        let first = match mode {
+            Mode::Time => self.time.as_ref().map_or(&[][..], |s| &s.figures[..]),
+            Mode::Instructions => &[][..],
+        };
+        let missing = first.iter().filter(|f| !own.iter().any(|o| o.same_measure(f) && o.ops == f.ops));
+        own.iter().chain(missing).cloned().collect()
+    }
+
+    /// Records `section`, replacing the one of its mode (for time figures, of its kind of
+    /// machine; a new kind joins `time_elsewhere`).
     pub fn set_section(&mut self, mode: Mode, section: Section) {
         match mode {
-            Mode::Time => self.time = Some(section),
+            Mode::Time => match &self.time {
+                Some(t) if t.machine.name != section.machine.name => {
+                    match self.time_elsewhere.iter_mut().find(|s| s.machine.name == section.machine.name) {
+                        Some(s) => *s = section,
+                        None => self.time_elsewhere.push(section),
+                    }
+                }
+                _ => self.time = Some(section),
+            },
             Mode::Instructions => self.instructions = Some(section),
         }
     }
@@ -99,7 +138,7 @@ pub fn parse(text: &str) -> std::result::Result<Baseline, String> {
     }
     let baseline: Baseline =
         serde_json::from_value(value).map_err(|e| format!("it does not have the expected fields ({e})"))?;
-    for section in [&baseline.time, &baseline.instructions].into_iter().flatten() {
+    for section in baseline.time.iter().chain(&baseline.time_elsewhere).chain(&baseline.instructions) {
         if let Some(f) = section.figures.iter().find(|f| !f.value.is_finite() || f.value < 0.0) {
             return Err(format!("{} {} has the value {}", f.workload, f.metric.label(), f.value));
         }
@@ -109,7 +148,7 @@ pub fn parse(text: &str) -> std::result::Result<Baseline, String> {
 
 /// The section for `mode`, or a usage error saying how to record it.
 pub fn require(baseline: &Baseline, mode: Mode, path: &Path) -> Result<()> {
-    if baseline.section(mode).is_none() {
+    if baseline.section(mode, &Machine::detect()).is_none() {
         return Err(usage(format!(
             "{} has no {} figures: record them with `jemctl gate --update --mode {} --baseline {}` and commit it",
             path.display(),
@@ -162,6 +201,49 @@ mod tests {
         let back = parse(&text).unwrap();
         assert_eq!(back.time.unwrap().figures, vec![figure(1.0)]);
         assert!(back.instructions.is_none());
+    }
+
+    fn section_on(name: &str, value: f64) -> Section {
+        let mut machine = Machine::detect();
+        machine.name = name.into();
+        Section {
+            machine,
+            command: "jemctl gate --update".into(),
+            candidate: "jemalloc-rs".into(),
+            reference: Some("system".into()),
+            repeat: Some(7),
+            figures: vec![figure(value)],
+        }
+    }
+
+    #[test]
+    fn time_figures_are_kept_and_found_per_kind_of_machine() {
+        let mut b = Baseline::default();
+        b.set_section(Mode::Time, section_on("intel-xeon-2cpu", 1.0));
+        b.set_section(Mode::Time, section_on("amd-epyc-2cpu", 2.0));
+        b.set_section(Mode::Time, section_on("amd-epyc-2cpu", 3.0));
+        b.set_section(Mode::Time, section_on("intel-xeon-2cpu", 4.0));
+        let back = parse(&serde_json::to_string_pretty(&b).unwrap()).unwrap();
+        assert_eq!(back.time_elsewhere.len(), 1, "one section per kind");
+        let on = |name: &str| {
+            let mut m = Machine::detect();
+            m.name = name.into();
+            back.section(Mode::Time, &m).unwrap().figures[0].value
+        };
+        assert_eq!(on("intel-xeon-2cpu"), 4.0);
+        assert_eq!(on("amd-epyc-2cpu"), 3.0);
+        // A kind with no section of its own is compared with the first.
+        assert_eq!(on("arm-neoverse-4cpu"), 4.0);
+        // Measures a kind's section lacks are taken from the first.
+        let mut b = back;
+        let mut other = figure(5.0);
+        other.workload = "aligned".into();
+        b.time.as_mut().unwrap().figures.push(other);
+        let mut amd = Machine::detect();
+        amd.name = "amd-epyc-2cpu".into();
+        let figures: Vec<(String, f64)> =
+            b.figures(Mode::Time, &amd).into_iter().map(|f| (f.workload, f.value)).collect();
+        assert_eq!(figures, [("small-loop".to_string(), 3.0), ("aligned".to_string(), 5.0)]);
     }
 
     #[test]
