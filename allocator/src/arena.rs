@@ -64,8 +64,8 @@ pub struct ArenaState {
     empty_head: *mut ChunkHeader,
     empty_tail: *mut ChunkHeader,
     /// The chunk that emptied last, kept whole with its pages for the next chunk the arena
-    /// needs, as 2.2.1's `arena->spare`: its pages count in no dirty total and the purge
-    /// leaves it alone; `arenas.purge` and the arena's last thread exiting release it.
+    /// needs, as 2.2.1's `arena->spare`: its pages count as dirty, and a purge lets it go
+    /// only after every other dirty page.
     spare: *mut ChunkHeader,
     /// Pages recently taken for runs, decayed by 1/64 at every run allocation and free: the
     /// dirty memory the arena's own churn is about to reuse.
@@ -237,14 +237,13 @@ impl Arena {
         if !spare.is_null() {
             let c = Chunk(spare);
             // SAFETY: the spare and the chunks of the empty list are empty chunks of ours, not
-            // attached, whose maps are one dirty run; the spare's pages join the dirty count.
+            // attached, whose maps are one dirty run.
             unsafe {
                 if !st.runs.attach(c) {
                     return false;
                 }
                 if spare == st.spare {
                     st.spare = ptr::null_mut();
-                    st.ndirty += g.max_run_pages;
                 } else {
                     self.empty_remove(spare);
                 }
@@ -482,16 +481,15 @@ impl Arena {
             self.state().runs.detach(c);
             // An empty chunk is one run, so that it can serve any request when reused; its
             // clean pages are counted dirty from now on (they may be handed out as if they
-            // were, which only costs a memset for calloc). It becomes the spare, whose pages
-            // count nowhere; the spare it replaces goes on the purge's scales as a whole chunk.
+            // were, which only costs a memset for calloc). It becomes the spare; the spare it
+            // replaces joins the empty chunks, which the purge lets go first.
             let st = self.state();
-            st.ndirty -= (*c.0).ndirty;
+            st.ndirty += g.max_run_pages - (*c.0).ndirty;
             (*c.0).ndirty = g.max_run_pages;
             (*c.entry(hp, hp)).set(DIRTY, g.max_run_pages);
             (*c.entry(g.sc.chunk_pages - 1, hp)).set(DIRTY, g.max_run_pages);
             let old = core::mem::replace(&mut st.spare, c.0);
             if !old.is_null() {
-                st.ndirty += g.max_run_pages;
                 self.retire_chunk(Chunk(old));
             }
         }
@@ -507,9 +505,7 @@ impl Arena {
             let st = self.state();
             let c = core::mem::replace(&mut st.spare, ptr::null_mut());
             if !c.is_null() {
-                st.stats.mapped -= g().sc.chunk_size;
-                (*c).next = st.to_unmap;
-                st.to_unmap = c;
+                self.queue_unmap(c);
             }
         }
     }
@@ -683,6 +679,9 @@ impl Arena {
                     self.run_dalloc(ch, page, len, false);
                 }
             }
+            if self.state().ndirty > target {
+                self.release_spare();
+            }
         }
     }
 
@@ -719,25 +718,11 @@ impl Arena {
         self.unlock();
     }
 
-    /// `stats.arenas.<i>.pdirty`: the dirty pages of free runs and empty chunks, the spare's
-    /// included (they are unused and not purged, though the purge's limit leaves them out).
-    ///
-    /// # Safety
-    /// Arena lock held.
-    pub unsafe fn pdirty(&self) -> usize {
-        // SAFETY: lock held.
-        let st = unsafe { self.state() };
-        st.ndirty + if st.spare.is_null() { 0 } else { g().max_run_pages }
-    }
-
-    /// Purges every dirty page and lets the spare chunk go (`arenas.purge`).
+    /// Purges every dirty page, the spare chunk's included (`arenas.purge`).
     pub fn purge_all(&self) {
         self.lock.lock();
         // SAFETY: lock held.
-        unsafe {
-            self.purge(0);
-            self.release_spare();
-        }
+        unsafe { self.purge(0) };
         self.unlock();
     }
 

@@ -27,15 +27,16 @@
 //! The bound, and the schedule on which memory goes back. "In use" is the chunk memory outside
 //! the cache: live huge objects and the chunks arenas hold. The cache holds at most the greater
 //! of `in use >> opt.lg_dirty_mult` (the manual's dirty-page ratio) and the churn term, eight
-//! times the largest recent request (huge object or arena chunk), which decays by 1/16 at every
-//! range put here; and never more than twice the bytes in use or the churn term up to 64 MiB,
-//! whichever is greater, that 64 MiB halving with each range put beyond four in a row with no
-//! request between them. A program in a steady churn keeps enough to serve its next blocks
-//! (the amount cached wanders with the sizes it frees and asks for; the wider the bound, the
-//! less often it must unmap or fault); one that frees its big blocks for good gets the memory
-//! back as it frees: the churn term decays with each range freed, and the in-use term shrinks
-//! with what is freed; and when a thread exits, the churn term is forgotten
-//! ([`thread_exited`]). `lg_dirty_mult:-1` (no purging) keeps only the churn term. Over the
+//! times the largest recent request (huge object or arena chunk), which decays by 1/32 at every
+//! range put here; and never more than twice the most bytes in use at a recent request (the
+//! peak term, decaying by 1/16 at every range put) or the churn term up to 64 MiB, whichever
+//! is greater, those last two halving with each range put beyond four in a row with no request
+//! between them. A program in a steady churn keeps enough to serve its next blocks however its
+//! use swings between them (the amount cached wanders with the sizes it frees and asks for;
+//! the wider the bound, the less often it must unmap or fault); one that frees its big blocks
+//! for good gets the memory back as it frees: the terms decay with each range freed, the
+//! second halves with each free in a row, and the in-use term shrinks with what is freed; and
+//! when a thread exits, the churn and peak terms are forgotten ([`thread_exited`]). `lg_dirty_mult:-1` (no purging) keeps only the churn term. Over the
 //! bound, the oldest ranges are unmapped, tail first.
 //!
 //! Locking: [`CACHE`] guards the ranges; it is never held across a system call: ranges to unmap
@@ -71,6 +72,8 @@ pub struct CacheState {
     cached: usize,
     /// Eight times the largest recent request, decayed at every free.
     recent: usize,
+    /// The most chunk memory in use at a recent request (counting it), decayed at every free.
+    peak: usize,
     /// Ranges put here since the last request: a run of frees with no request between them
     /// is a program freeing for good, not churning.
     puts_since_request: u32,
@@ -78,7 +81,7 @@ pub struct CacheState {
 }
 
 pub static CACHE: Mutex<CacheState> =
-    Mutex::new(CacheState { ranges: [Range { addr: 0, size: 0, stamp: 0 }; SLOTS], len: 0, cached: 0, recent: 0, puts_since_request: 0, frees: 0 });
+    Mutex::new(CacheState { ranges: [Range { addr: 0, size: 0, stamp: 0 }; SLOTS], len: 0, cached: 0, recent: 0, peak: 0, puts_since_request: 0, frees: 0 });
 
 /// Bytes of chunks in use outside the cache: live huge objects and the chunks arenas hold.
 /// Kept whatever the statistics setting: the cache's bound.
@@ -132,18 +135,20 @@ impl CacheState {
         r
     }
 
-    /// Notes a request of `size` bytes: the churn term of the bound.
+    /// Notes a request of `size` bytes: the churn and peak terms of the bound.
     fn note_request(&mut self, size: usize) {
         self.puts_since_request = 0;
         self.recent = self.recent.max(size.saturating_mul(8));
+        self.peak = self.peak.max(IN_USE.load(Ordering::Relaxed).saturating_add(size));
     }
 
     /// The most bytes the cache may hold while `in_use` bytes of chunks are in use.
     fn limit(&self, in_use: usize) -> usize {
         let lg = g().opts.lg_dirty_mult;
         let ratio = if lg < 0 { 0 } else { in_use >> lg };
-        let floor = self.recent.min(FLOOR) >> self.puts_since_request.saturating_sub(FREES_IN_A_CHURN).min(63);
-        ratio.max(self.recent).min(in_use.saturating_mul(2).max(floor))
+        let freeing = self.puts_since_request.saturating_sub(FREES_IN_A_CHURN).min(63);
+        let (floor, peak) = (self.recent.min(FLOOR) >> freeing, self.peak >> freeing);
+        ratio.max(self.recent).min(in_use.max(peak).saturating_mul(2).max(floor))
     }
 
     /// Unmaps (into `out`) the oldest ranges' tails until the cache is within `limit`.
@@ -216,7 +221,8 @@ pub fn put(addr: *mut u8, size: usize) {
     let mut out = Evicted::new();
     {
         let mut c = CACHE.lock();
-        c.recent -= c.recent >> 4;
+        c.recent -= c.recent >> 5;
+        c.peak -= c.peak >> 4;
         c.puts_since_request = c.puts_since_request.saturating_add(1);
         c.frees += 1;
         let stamp = c.frees;
@@ -300,6 +306,7 @@ pub fn thread_exited() {
     {
         let mut c = CACHE.lock();
         c.recent = 0;
+        c.peak = 0;
         let limit = c.limit(IN_USE.load(Ordering::Relaxed));
         c.trim(limit, &mut out);
     }
@@ -312,6 +319,7 @@ pub fn flush() {
     {
         let mut c = CACHE.lock();
         c.recent = 0;
+        c.peak = 0;
         while c.len > 0 {
             let last = c.len - 1;
             let r = c.remove(last);

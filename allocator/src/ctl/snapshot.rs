@@ -163,8 +163,7 @@ impl Snapshot {
                 // SAFETY: arena lock held.
                 let st = unsafe { a.state() };
                 snap.pactive = st.nactive;
-                // SAFETY: arena lock held.
-                snap.pdirty = unsafe { a.pdirty() };
+                snap.pdirty = st.ndirty;
                 snap.astats = st.stats;
                 for (j, out) in snap.lruns_mut().iter_mut().enumerate() {
                     // SAFETY: arena lock held; j + 1 <= nlclasses.
