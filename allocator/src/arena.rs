@@ -63,9 +63,9 @@ pub struct ArenaState {
     /// `next`/`prev` (their dirty pages count in `ndirty`).
     empty_head: *mut ChunkHeader,
     empty_tail: *mut ChunkHeader,
-    /// The chunk that emptied last, kept whole with its pages for the next chunk the arena
-    /// needs, as 2.2.1's `arena->spare`: its pages count as dirty, and a purge lets it go
-    /// only after every other dirty page.
+    /// The chunk that emptied last while the arena churned, kept whole with its pages for the
+    /// next chunk the arena needs, as 2.2.1's `arena->spare`: its pages count as dirty, and a
+    /// purge lets it go only after every other dirty page.
     spare: *mut ChunkHeader,
     /// Pages recently taken for runs, decayed by 1/64 at every run allocation and free: the
     /// dirty memory the arena's own churn is about to reuse.
@@ -481,16 +481,21 @@ impl Arena {
             self.state().runs.detach(c);
             // An empty chunk is one run, so that it can serve any request when reused; its
             // clean pages are counted dirty from now on (they may be handed out as if they
-            // were, which only costs a memset for calloc). It becomes the spare; the spare it
-            // replaces joins the empty chunks, which the purge lets go first.
+            // were, which only costs a memset for calloc). While the arena churns it becomes
+            // the spare; the spare it replaces, and any chunk that empties with no churn,
+            // joins the empty chunks, which the purge lets go first.
+            let churning = self.state().recent_pages > self.manual_limit();
             let st = self.state();
             st.ndirty += g.max_run_pages - (*c.0).ndirty;
             (*c.0).ndirty = g.max_run_pages;
             (*c.entry(hp, hp)).set(DIRTY, g.max_run_pages);
             (*c.entry(g.sc.chunk_pages - 1, hp)).set(DIRTY, g.max_run_pages);
-            let old = core::mem::replace(&mut st.spare, c.0);
+            let old = core::mem::replace(&mut st.spare, if churning { c.0 } else { ptr::null_mut() });
             if !old.is_null() {
                 self.retire_chunk(Chunk(old));
+            }
+            if !churning {
+                self.retire_chunk(c);
             }
         }
     }
@@ -588,7 +593,9 @@ impl Arena {
     /// need is a page the next allocations fault in again, and purging down to half the limit
     /// there cost large-block churn 4x the pages purged, 8x the madvise calls and up to 1.5x
     /// the time. Under the manual's limit it purges down to half of that limit, so that
-    /// madvise calls come in batches rather than one per free.
+    /// madvise calls come in batches rather than one per free. While the churn sets it, the
+    /// spare chunk is left out of the count: it is the chunk the churn is about to want again
+    /// (counting it cost large-block churn 1.2x the time and 1.2x the page faults).
     ///
     /// # Safety
     /// Arena lock held.
@@ -599,17 +606,30 @@ impl Arena {
         }
         // SAFETY: lock held.
         let (st, manual) = unsafe { (self.state(), self.manual_limit()) };
-        if st.ndirty > manual.max(st.recent_pages) {
+        let churning = st.recent_pages > manual;
+        // SAFETY: lock held.
+        if unsafe { self.counted_dirty(churning) } > manual.max(st.recent_pages) {
             // SAFETY: lock held.
-            unsafe { self.purge((manual / 2).max(st.recent_pages)) };
+            unsafe { self.purge((manual / 2).max(st.recent_pages), churning) };
         }
     }
 
-    /// Purges dirty pages until at most `target` remain. Drops the lock around madvise.
+    /// Dirty pages, the spare chunk's left out if `keep_spare`.
     ///
     /// # Safety
     /// Arena lock held.
-    pub unsafe fn purge(&self, target: usize) {
+    unsafe fn counted_dirty(&self, keep_spare: bool) -> usize {
+        // SAFETY: lock held.
+        let st = unsafe { self.state() };
+        st.ndirty - if keep_spare && !st.spare.is_null() { g().max_run_pages } else { 0 }
+    }
+
+    /// Purges dirty pages until at most `target` remain, not counting the spare chunk's if
+    /// `keep_spare` (which then stays). Drops the lock around madvise.
+    ///
+    /// # Safety
+    /// Arena lock held.
+    pub unsafe fn purge(&self, target: usize, keep_spare: bool) {
         let g = g();
         let hp = g.header_pages;
         // SAFETY: the lock is held whenever state or maps are touched; purge-held runs are
@@ -618,15 +638,15 @@ impl Arena {
             stats::update(|| self.state().stats.npurge += 1);
             // Whole empty chunks go first, oldest first: unmapping them is one call each and
             // leaves no holes.
-            while self.state().ndirty > target && !self.state().empty_tail.is_null() {
+            while self.counted_dirty(keep_spare) > target && !self.state().empty_tail.is_null() {
                 let c = self.state().empty_tail;
                 self.empty_remove(c);
                 self.queue_unmap(c);
             }
-            while self.state().ndirty > target {
+            while self.counted_dirty(keep_spare) > target {
                 let mut held = [(Chunk(ptr::null_mut()), 0usize, 0usize); PURGE_BATCH];
                 let mut nheld = 0;
-                let mut want = self.state().ndirty - target;
+                let mut want = self.counted_dirty(keep_spare) - target;
                 // The highest chunks first: allocation prefers the lowest, so the highest hold
                 // the pages least likely to be wanted again soon.
                 let mut slot = self.state().runs.slots();
@@ -679,7 +699,7 @@ impl Arena {
                     self.run_dalloc(ch, page, len, false);
                 }
             }
-            if self.state().ndirty > target {
+            if !keep_spare && self.state().ndirty > target {
                 self.release_spare();
             }
         }
@@ -711,7 +731,7 @@ impl Arena {
             if g().opts.lg_dirty_mult >= 0 {
                 let target = self.manual_limit() / 2;
                 if self.state().ndirty > target {
-                    self.purge(target);
+                    self.purge(target, false);
                 }
             }
         }
@@ -722,7 +742,7 @@ impl Arena {
     pub fn purge_all(&self) {
         self.lock.lock();
         // SAFETY: lock held.
-        unsafe { self.purge(0) };
+        unsafe { self.purge(0, false) };
         self.unlock();
     }
 
