@@ -332,10 +332,18 @@ impl Arena {
             st.ndirty -= dirty_taken;
             (*c.0).ndirty -= dirty_taken;
             (*c.0).nused += npages;
-            st.recent_pages = st.recent_pages - (st.recent_pages >> 6) + npages;
+            st.recent_pages = st.recent_pages - self.recent_decay(st.recent_pages) + npages;
             self.add_active(npages as isize);
         }
         run
+    }
+
+    /// What `recent_pages` loses at each run taken or freed: 1/64 for each thread bound to
+    /// the arena, so that the allowance covers the same stretch of each thread's churn however
+    /// many share the arena.
+    #[inline]
+    fn recent_decay(&self, recent: usize) -> usize {
+        recent / (64 * self.nthreads.load(Ordering::Relaxed).max(1))
     }
 
     /// Grows the large run at `page` of `old` pages by `extra` pages in place, if the pages
@@ -419,7 +427,7 @@ impl Arena {
                 }
             }
             if dirty {
-                st.recent_pages -= st.recent_pages >> 6;
+                st.recent_pages -= self.recent_decay(st.recent_pages);
                 self.add_active(-(npages as isize));
                 st.ndirty += npages;
                 (*c.0).ndirty += npages;
@@ -585,8 +593,9 @@ impl Arena {
     /// Purges when dirty pages exceed the manual's limit ([`Arena::manual_limit`]) or what the
     /// arena recently took for runs (`recent_pages`), if that is greater. The last term keeps
     /// a program that frees and reallocates big blocks in a steady state from purging pages
-    /// it refaults at once; it decays with every run freed, so after a bulk free the manual's
-    /// limit applies again within a few hundred frees, with no timer.
+    /// it refaults at once; it decays with every run taken or freed (more slowly the more
+    /// threads share the arena), so after a bulk free the manual's limit applies again within
+    /// a few hundred frees, with no timer.
     ///
     /// How far it purges depends on which term set the limit. While recent churn sets it, only
     /// the excess goes (often one run, one madvise): every page purged below the churn's own
