@@ -4,29 +4,28 @@
 //!
 //! jemalloc 2.2.1 keeps free runs in red-black trees ordered by (size, address)
 //! (`runs_avail_dirty`, `runs_avail_clean` in `arena.c`): the best fit anywhere in the arena.
-//! Under a churn of big runs that spreads live runs over every chunk the arena holds, and as
-//! each freed run is reused, the pages of all those chunks come to be touched: the resident
-//! set grows to the whole footprint. Preferring the lowest chunks packs live runs there and
-//! leaves the highest ones to drain, so that their pages stay untouched, or, once empty, go
-//! back. Modelled on 64 blocks of 16-256 pages churned at random (large-churn), the pages
-//! touched came to 1.19x the live pages this way against 1.42x for the arena-wide best fit;
-//! address-ordered first fit over the whole arena came to 1.19x too.
+//! Under a churn of big runs, that spreads live runs over every chunk the arena holds, and
+//! freed runs everywhere are reused: kept resident, or faulted in again. Preferring the
+//! lowest chunks packs live runs there and leaves the highest ones to drain, where the purge
+//! takes its pages first ([`crate::arena`]). On a C model of large-churn (64 blocks of 64 KiB
+//! to 1 MiB replaced at random, first and last byte written; one thread, 1M replacements)
+//! this placement with that purge order took 0.60x the time and 0.47x the page faults of the
+//! best fit, at a peak RSS of 38.8 MiB against 30.9 (glibc: 40.6).
 //!
 //! Entry points: [`FreeRuns::attach`] and [`FreeRuns::detach`] (a chunk joins or leaves the
-//! arena's runs), [`FreeRuns::insert`] and
-//! [`FreeRuns::remove`] (a free run), [`FreeRuns::first_fit`].
+//! arena's runs), [`FreeRuns::insert`] and [`FreeRuns::remove`] (a free run),
+//! [`FreeRuns::first_fit`].
 //!
 //! Structure: each chunk takes the lowest free slot when it joins. A slot keeps its chunk's
 //! free runs in lists by size class (exact up to seven pages, then four classes per doubling
-//! up to 8192 pages, one per doubling above),
-//! dirty and clean apart, with a bitmap of the non-empty lists; the lists link through the
-//! runs' first map entries. Two max trees over the slots, dirty and clean, hold for each chunk
-//! a bound on its longest free run of the kind: raised exactly as runs are filed, left high
-//! as they are taken, and made exact when a search finds it stale. Dirty runs go first
-//! wherever they are, so that pages already resident are reused before clean ones are
-//! faulted in. Slots and the tree live in base memory and double when
-//! full (the old arrays stay behind in base memory: at most as much again). Guarded by the
-//! owning arena's lock: the caller holds it for every method.
+//! up to 8192 pages, one per doubling above), dirty and clean apart, with a bitmap of the
+//! non-empty lists; the lists link through the runs' first map entries. Two max trees over
+//! the slots, dirty and clean, hold for each chunk a bound on its longest free run of the
+//! kind: raised exactly as runs are filed, left high as they are taken, and made exact when a
+//! search finds it stale. Dirty runs go first wherever they are, so that pages already
+//! resident are reused before clean ones are faulted in. Slots and the trees live in base
+//! memory and double when full (the old arrays stay behind in base memory: at most as much
+//! again). Guarded by the owning arena's lock: the caller holds it for every method.
 
 use crate::chunk_map::{Chunk, ChunkHeader, MapEntry};
 use core::ptr;
@@ -52,8 +51,8 @@ static SMALL_CLASSES: [u8; 1024] = {
     t
 };
 
-/// The size class of a run of `npages` (> 0) pages: `npages - 1` up to [`EXACT`] pages, then
-/// four classes per doubling up to 2^[`COARSE`] pages, then one per doubling.
+/// The size class of a run of `npages` (> 0) pages: `npages - 1` up to `EXACT` pages, then
+/// four classes per doubling up to 2^`COARSE` pages, then one per doubling.
 #[inline]
 pub fn class_of(npages: usize) -> usize {
     match SMALL_CLASSES.get(npages) {
