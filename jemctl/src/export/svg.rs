@@ -206,7 +206,10 @@ fn short_rate(v: f64) -> String {
 
 const MIB: f64 = 1048576.0;
 const PANEL_W: f64 = 330.0;
+/// The narrowest column of allocator names; a wider one fits the longest name, at about 7 px
+/// a character of the 12 px font.
 const LABEL_W: f64 = 120.0;
+const CHAR_W: f64 = 7.0;
 const GAP_W: f64 = 40.0;
 const TOP: f64 = 58.0;
 
@@ -222,7 +225,8 @@ pub fn overview_svg(report: &BenchReport) -> String {
     };
     let sweep = threads.len() > 1;
     let row_h = if sweep { 230.0 } else { 26.0 + 18.0 * allocators.len() as f64 + 44.0 };
-    let width = LABEL_W + 2.0 * PANEL_W + GAP_W + 30.0;
+    let label_w = allocators.iter().map(|a| 16.0 + CHAR_W * a.chars().count() as f64).fold(LABEL_W, f64::max);
+    let width = label_w + 2.0 * PANEL_W + GAP_W + 30.0;
     let height = TOP + row_h * workloads.len() as f64 + 10.0;
     let mut svg = Svg::new(width, height);
     let title = if sweep {
@@ -238,7 +242,7 @@ pub fn overview_svg(report: &BenchReport) -> String {
         let runs: Vec<&RunResult> = report.runs.iter().filter(|r| r.workload == *workload).collect();
         svg.line(10.0, y0 + 4.0, width - 10.0, y0 + 4.0, r##"stroke="#ccc""##);
         svg.text(10.0, y0 + 22.0, "start", r#"font-size="14" font-weight="bold""#, workload);
-        let (sx0, mx0) = (LABEL_W, LABEL_W + PANEL_W + GAP_W);
+        let (sx0, mx0) = (label_w, label_w + PANEL_W + GAP_W);
         if sweep {
             let (top, bottom) = (y0 + 34.0, y0 + row_h - 40.0);
             let xs = Scale::fit(&threads.iter().map(|&t| t as f64).collect::<Vec<_>>(), None, true, false, 0.0, 0.0);
@@ -367,6 +371,24 @@ pub fn latency(report: &BenchReport, path: &Path) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::Scale;
+
+    /// Every allocator's name fits left of the bars, however long it is.
+    #[test]
+    fn long_allocator_names_fit_in_the_overview() {
+        let text = include_str!("../../tests/fixtures/bench-five-workloads.json");
+        let mut report: crate::bench::BenchReport = serde_json::from_str(text).unwrap();
+        let long = "libjemalloc_rs_before_the_change.so";
+        for r in report.runs.iter_mut().filter(|r| r.allocator == "system") {
+            r.allocator = long.into();
+        }
+        let svg = super::overview_svg(&report);
+        let label = svg
+            .split("<text ")
+            .find(|t| t.contains(&format!(">{long}<")) && t.contains(r#"text-anchor="end""#))
+            .expect("the long name labels its bars");
+        let x: f64 = label.split('"').nth(1).unwrap().parse().unwrap();
+        assert!(x >= super::CHAR_W * long.len() as f64, "a label ending at x = {x} is cut off");
+    }
 
     #[test]
     fn scales_go_logarithmic_past_a_decade_and_tick_sensibly() {
