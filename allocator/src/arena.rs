@@ -8,9 +8,9 @@
 //! page map. Dirty (freed, not yet purged) pages are counted and purged ([`chunk::purge`]:
 //! `madvise`), highest chunks first, under the `opt.lg_dirty_mult` rule, extended by what the
 //! arena is about to reuse, purging only the excess while it churns (see
-//! [`Arena::maybe_purge`]). The chunk that empties last is kept whole as the spare, as in
-//! 2.2.1; the chunks it displaces are kept while the dirty allowance has room and unmapped,
-//! oldest first, when it has not.
+//! [`Arena::maybe_purge`]). While the arena churns, the chunk that empties last is kept whole
+//! as the spare, as in 2.2.1; other empty chunks are kept while the dirty allowance has room
+//! and unmapped, oldest first, when it has not.
 //!
 //! Locking: [`Arena::lock`] guards everything in [`ArenaState`] and the page maps of the
 //! arena's chunks. Lock order is bin lock, then arena lock. The lock is dropped around mmap,
@@ -67,8 +67,8 @@ pub struct ArenaState {
     /// next chunk the arena needs, as 2.2.1's `arena->spare`: its pages count as dirty, and a
     /// purge lets it go only after every other dirty page.
     spare: *mut ChunkHeader,
-    /// Pages recently taken for runs, decayed by 1/64 at every run allocation and free: the
-    /// dirty memory the arena's own churn is about to reuse.
+    /// Pages recently taken for runs, decayed at every run allocation and free by 1/64 per
+    /// thread bound to the arena: the dirty memory the arena's own churn is about to reuse.
     recent_pages: usize,
     /// Emptied chunks to unmap once the lock is dropped, linked through `next`.
     to_unmap: *mut ChunkHeader,
@@ -492,7 +492,7 @@ impl Arena {
             // were, which only costs a memset for calloc). While the arena churns it becomes
             // the spare; the spare it replaces, and any chunk that empties with no churn,
             // joins the empty chunks, which the purge lets go first.
-            let churning = self.state().recent_pages > self.manual_limit();
+            let churning = self.churning();
             let st = self.state();
             st.ndirty += g.max_run_pages - (*c.0).ndirty;
             (*c.0).ndirty = g.max_run_pages;
@@ -614,13 +614,23 @@ impl Arena {
             return;
         }
         // SAFETY: lock held.
-        let (st, manual) = unsafe { (self.state(), self.manual_limit()) };
-        let churning = st.recent_pages > manual;
+        let (st, manual, churning) = unsafe { (self.state(), self.manual_limit(), self.churning()) };
         // SAFETY: lock held.
         if unsafe { self.counted_dirty(churning) } > manual.max(st.recent_pages) {
             // SAFETY: lock held.
             unsafe { self.purge((manual / 2).max(st.recent_pages), churning) };
         }
+    }
+
+    /// Whether the arena's recent churn sets its dirty limit rather than the manual's rule
+    /// (always, with purging off).
+    ///
+    /// # Safety
+    /// Arena lock held.
+    #[inline]
+    unsafe fn churning(&self) -> bool {
+        // SAFETY: lock held (caller); manual_limit only with lg_dirty_mult >= 0.
+        g().opts.lg_dirty_mult < 0 || unsafe { self.state().recent_pages > self.manual_limit() }
     }
 
     /// Dirty pages, the spare chunk's left out if `keep_spare`.

@@ -36,8 +36,9 @@
 //! the wider the bound, the less often it must unmap or fault); one that frees its big blocks
 //! for good gets the memory back as it frees: the terms decay with each range freed, the
 //! second halves with each free in a row, and the in-use term shrinks with what is freed; and
-//! when a thread exits, the churn and peak terms are forgotten ([`thread_exited`]). `lg_dirty_mult:-1` (no purging) keeps only the churn term. Over the
-//! bound, the oldest ranges are unmapped, tail first.
+//! when a thread exits, the churn and peak terms are forgotten ([`thread_exited`]).
+//! `lg_dirty_mult:-1` (no purging) keeps only the churn term. Over the bound, the oldest
+//! ranges are unmapped, tail first.
 //!
 //! Locking: [`CACHE`] guards the ranges; it is never held across a system call: ranges to unmap
 //! are collected under it and unmapped after it is dropped. The in-use count is an atomic.

@@ -29,8 +29,8 @@ const FLAG_MASK: usize = (1 << FLAG_BITS) - 1;
 pub struct MapEntry {
     /// Flags in the low bits, a value (run length in pages, or small bin index) above them.
     pub bits: usize,
-    /// Free runs: next and previous free run of the same chunk and size class. Small runs: `link[0]` is the
-    /// run header, `link[1]` unused.
+    /// Free runs: next and previous free run of the same chunk and size class. Small runs:
+    /// `link[0]` is the run header, `link[1]` unused.
     pub link: [*mut MapEntry; 2],
 }
 
