@@ -435,10 +435,7 @@ pub unsafe extern "C" fn malloc(size: usize) -> *mut c_void {
         let t = (*s).fast_tcache;
         if !t.is_null() && size.wrapping_sub(1) < SMALL_MAX {
             let binind = *g().sc.size2bin.get_unchecked((size + 7) >> 3) as usize;
-            if let Some(p) = tcache::try_pop(t, binind) {
-                if crate::stats::STATS {
-                    (*s).allocated += (*tcache::Tcache::bin(t, binind)).usize as u64;
-                }
+            if let Some(p) = tcache::try_pop(t, binind, &raw mut (*s).allocated) {
                 return p.cast();
             }
         }
@@ -459,17 +456,17 @@ pub unsafe extern "C" fn malloc(size: usize) -> *mut c_void {
 unsafe fn malloc_small_profiled(size: usize) -> Option<*mut u8> {
     // SAFETY: per the contract; a small size has a size2bin entry naming a bin below nbins.
     unsafe {
-        let t = (*thread::state()).fast_free;
+        let s = thread::state();
+        let t = (*s).fast_free;
         let binind = *g().sc.size2bin.get_unchecked((size + 7) >> 3) as usize;
         let usize_ = (*tcache::Tcache::bin(t, binind)).usize as usize;
         if !prof::sample_skips(usize_) {
             return None;
         }
-        let Some(p) = tcache::try_pop(t, binind) else {
+        let Some(p) = tcache::try_pop(t, binind, &raw mut (*s).allocated) else {
             prof::sample_unskip(usize_);
             return None;
         };
-        note_allocated(usize_);
         Some(p)
     }
 }
@@ -486,7 +483,8 @@ unsafe fn realloc_small_profiled(p: *mut u8, size: usize) -> Option<*mut u8> {
     // SAFETY: per the contract, as in the realloc fast path.
     unsafe {
         let old_bin = small_bin_of(p)?;
-        let t = (*thread::state()).fast_free;
+        let s = thread::state();
+        let t = (*s).fast_free;
         let new_bin = *g().sc.size2bin.get_unchecked((size + 7) >> 3) as usize;
         let new_usize = (*tcache::Tcache::bin(t, new_bin)).usize as usize;
         if !prof::sample_skips(new_usize) {
@@ -496,12 +494,11 @@ unsafe fn realloc_small_profiled(p: *mut u8, size: usize) -> Option<*mut u8> {
         if old_bin == new_bin {
             return Some(p);
         }
-        let Some(q) = tcache::try_pop(t, new_bin) else {
+        let Some(q) = tcache::try_pop(t, new_bin, &raw mut (*s).allocated) else {
             prof::sample_unskip(new_usize);
             return None;
         };
         ptr::copy_nonoverlapping(p, q, old_usize.min(new_usize));
-        note_allocated(new_usize);
         free(p.cast());
         Some(q)
     }
@@ -678,11 +675,10 @@ pub unsafe extern "C" fn realloc(p: *mut c_void, size: usize) -> *mut c_void {
                     return p;
                 }
                 // Small to small: a cached object of the new class, then the old one freed.
-                if let Some(q) = tcache::try_pop(t, new_bin) {
+                if let Some(q) = tcache::try_pop(t, new_bin, &raw mut (*s).allocated) {
                     let new_usize = (*tcache::Tcache::bin(t, new_bin)).usize as usize;
                     let old_usize = (*tcache::Tcache::bin(t, old_bin)).usize as usize;
                     ptr::copy_nonoverlapping(p.cast::<u8>(), q, old_usize.min(new_usize));
-                    note_allocated(new_usize);
                     free(p);
                     return q.cast();
                 }
@@ -738,10 +734,7 @@ pub unsafe extern "C" fn free(p: *mut c_void) {
         let t = (*s).fast_free;
         if !t.is_null() {
             if let Some(binind) = small_bin_of(p.cast()) {
-                if tcache::try_push(t, binind, p.cast()) {
-                    if crate::stats::STATS {
-                        (*s).deallocated += (*tcache::Tcache::bin(t, binind)).usize as u64;
-                    }
+                if tcache::try_push(t, binind, p.cast(), &raw mut (*s).deallocated) {
                     return;
                 }
             }
@@ -766,10 +759,7 @@ pub unsafe fn free_small_sized(p: *mut c_void, size: usize) {
         let t = (*s).fast_free;
         if !t.is_null() {
             let binind = *g().sc.size2bin.get_unchecked((size + 7) >> 3) as usize;
-            if tcache::try_push(t, binind, p.cast()) {
-                if crate::stats::STATS {
-                    (*s).deallocated += (*tcache::Tcache::bin(t, binind)).usize as u64;
-                }
+            if tcache::try_push(t, binind, p.cast(), &raw mut (*s).deallocated) {
                 return;
             }
         }

@@ -32,21 +32,41 @@ const NSLOTS_SMALL_MIN: usize = 8;
 const NSLOTS_LARGE: usize = 20;
 
 /// One size class of a thread's cache.
+///
+/// The stack is addressed by its top, so that the fast paths test for an empty or a full
+/// stack with the load they make anyway: `avail[-1]` is a null guard, which a pop reads as
+/// the top of an empty stack, and `avail[ncached_max]` holds [`FULL`], which a push reads
+/// where it would write.
 #[repr(C)]
 pub struct TcacheBin {
-    /// Stack of cached objects; the top (`avail[ncached - 1]`) is handed out first.
-    /// `avail[-1]` is a null guard, so the top can be read without testing for an empty stack.
-    pub avail: *mut *mut u8,
-    pub ncached: u32,
-    pub ncached_max: u32,
-    /// Fewest objects cached since the last GC visit; -1 if the stack ran dry.
-    pub low_water: i32,
-    /// Fills take `ncached_max >> lg_fill_div` objects.
-    pub lg_fill_div: u32,
-    /// The class size.
-    pub usize: u32,
+    /// One past the top of the stack (`avail + ncached`); the top, `top[-1]`, is handed out
+    /// first.
+    top: *mut *mut u8,
+    /// The lowest `top` since the last GC visit (2.2.1's `low_water`).
+    low: *mut *mut u8,
+    /// The bottom of the stack.
+    avail: *mut *mut u8,
     /// Requests served since the last merge into the arena's statistics.
     pub nrequests: u64,
+    /// The class size.
+    pub usize: u32,
+    ncached_max: u16,
+    /// Fills take `ncached_max >> lg_fill_div` objects.
+    lg_fill_div: u8,
+    /// The stack ran dry since the last GC visit (2.2.1's `low_water` of -1).
+    ran_dry: bool,
+}
+
+/// What a full stack holds past its last slot: odd, so no object equals it.
+const FULL: *mut u8 = 1 as *mut u8;
+
+impl TcacheBin {
+    /// Objects cached.
+    #[inline(always)]
+    pub fn ncached(&self) -> usize {
+        // SAFETY: top and avail point into the same stack, top at or above avail.
+        unsafe { self.top.offset_from(self.avail) as usize }
+    }
 }
 
 /// A thread's cache: a header followed by `nhbins` bins and their stacks.
@@ -110,8 +130,9 @@ pub fn boot() {
     let nhbins = g.sc.nbins + nlarge;
     GEOMETRY.nhbins.store(nhbins, Ordering::Relaxed);
     GEOMETRY.max_class.store(if nlarge > 0 { max } else { g.sc.sspace_max }, Ordering::Relaxed);
-    // Each stack has one slot more, below its bottom: a null guard (see `push`).
-    let stacks: usize = (0..nhbins).map(|i| slots(i) + 1).sum();
+    // Each stack has two slots more: the null guard below its bottom and the FULL mark
+    // above its last slot (see `TcacheBin`).
+    let stacks: usize = (0..nhbins).map(|i| slots(i) + 2).sum();
     let bytes = core::mem::size_of::<Tcache>() + nhbins * core::mem::size_of::<TcacheBin>() + stacks * 8;
     GEOMETRY.bytes.store(bytes, Ordering::Relaxed);
     let incr = if g.opts.lg_tcache_gc_sweep < 0 {
@@ -176,20 +197,21 @@ pub fn create(arena: *mut Arena) -> *mut Tcache {
         let mut stack = Tcache::bin(t, nhbins) as *mut *mut u8;
         for i in 0..nhbins {
             let n = slots(i);
-            // The guard below the stack's bottom, which no object equals.
             stack.write(ptr::null_mut());
-            stack = stack.add(1);
+            let avail = stack.add(1);
+            avail.add(n).write(FULL);
             let usize_ = if i < g.sc.nbins { g.sc.bins[i].reg_size as usize } else { (i - g.sc.nbins + 1) << LG_PAGE };
             Tcache::bin(t, i).write(TcacheBin {
-                avail: stack,
-                ncached: 0,
-                ncached_max: n as u32,
-                low_water: 0,
-                lg_fill_div: 1,
-                usize: usize_ as u32,
+                top: avail,
+                low: avail,
+                avail,
                 nrequests: 0,
+                usize: usize_ as u32,
+                ncached_max: n as u16,
+                lg_fill_div: 1,
+                ran_dry: false,
             });
-            stack = stack.add(n);
+            stack = avail.add(n + 1);
         }
     }
     t
@@ -201,42 +223,63 @@ pub fn create(arena: *mut Arena) -> *mut Tcache {
 /// `t` is the calling thread's live cache and `binind < nhbins`.
 #[inline(always)]
 unsafe fn pop(t: *mut Tcache, binind: usize) -> *mut u8 {
-    // SAFETY: the caller's cache; ncached indexes within the stack.
+    // SAFETY: the caller's cache; top[-1] is the top object or, for an empty stack, the null
+    // guard, so it is always in bounds.
     unsafe {
         let b = &mut *Tcache::bin(t, binind);
-        let n = b.ncached;
-        if n == 0 {
-            return ptr::null_mut();
+        let top = b.top.sub(1);
+        let p = *top;
+        if p.is_null() {
+            return p;
         }
-        let n = n - 1;
-        b.ncached = n;
-        if (n as i32) < b.low_water {
-            b.low_water = n as i32;
+        b.top = top;
+        if top < b.low {
+            b.low = top;
         }
         if stats::STATS {
             b.nrequests += 1;
         }
-        *b.avail.add(n as usize)
+        p
     }
 }
 
-/// The malloc fast path: pops a cached object; None on a miss or when a GC step is due (the
-/// caller then takes the slow path, which does both). The answer is decided before the pop,
-/// not by the popped value, so a caller that inlines this tests nothing twice.
+/// The malloc fast path: pops a cached object, adds its class size to `allocated` (the
+/// thread's counter) and counts the event, running a GC step when one is due (after the pop,
+/// as 2.2.1's `tcache_event`); None on a miss, with nothing counted, where the caller takes
+/// the slow path.
 ///
 /// # Safety
-/// `t` is the calling thread's live cache and `binind < nhbins`.
+/// `t` is the calling thread's live cache, `binind < nhbins`, and `allocated` is valid.
 #[inline(always)]
-pub unsafe fn try_pop(t: *mut Tcache, binind: usize) -> Option<*mut u8> {
-    // SAFETY: the caller's cache; the stack is not empty, so pop cannot miss.
+pub unsafe fn try_pop(t: *mut Tcache, binind: usize, allocated: *mut u64) -> Option<*mut u8> {
+    // SAFETY: forwarded contract.
     unsafe {
-        if (*Tcache::bin(t, binind)).ncached == 0 || (*t).gc_ticks <= 1 {
+        let p = pop(t, binind);
+        if p.is_null() {
             return None;
         }
-        let p = pop(t, binind);
+        if stats::STATS {
+            *allocated += (*Tcache::bin(t, binind)).usize as u64;
+        }
         (*t).gc_ticks -= 1;
+        if (*t).gc_ticks == 0 {
+            return Some(gc_step_then(t, p));
+        }
         Some(p)
     }
+}
+
+/// Runs the GC step that the event just counted made due, then hands back `p` (a tail call
+/// for the fast paths, which keep nothing live across it).
+///
+/// # Safety
+/// `t` is the calling thread's live cache.
+#[cold]
+#[inline(never)]
+unsafe fn gc_step_then(t: *mut Tcache, p: *mut u8) -> *mut u8 {
+    // SAFETY: forwarded contract.
+    unsafe { gc_step(t) };
+    p
 }
 
 /// An object of bin `binind`: from the cache, else filled from the arena (small) or taken
@@ -265,15 +308,16 @@ pub unsafe fn alloc(t: *mut Tcache, binind: usize, zero: bool) -> (*mut u8, bool
 /// may hold data). Returns the object and whether it reads as zero.
 ///
 /// # Safety
-/// As [`alloc`].
+/// As [`alloc`], and the stack of `binind` is empty.
 #[cold]
 #[inline(never)]
 unsafe fn alloc_miss(t: *mut Tcache, binind: usize, zero: bool) -> (*mut u8, bool) {
     let g = g();
-    // SAFETY: the caller's cache; the arena lives forever.
+    // SAFETY: the caller's cache; the arena lives forever. The fill writes at most
+    // ncached_max objects from the bottom of the empty stack.
     unsafe {
         let b = &mut *Tcache::bin(t, binind);
-        b.low_water = -1;
+        b.ran_dry = true;
         let arena = &*(*t).arena;
         if binind >= g.sc.nbins {
             // One object at a time, counted by the arena as its own request (as 2.2.1's
@@ -290,27 +334,36 @@ unsafe fn alloc_miss(t: *mut Tcache, binind: usize, zero: bool) -> (*mut u8, boo
         }
         // The fill returned ascending addresses; reverse so the lowest is on top.
         out[..n].reverse();
-        b.ncached = n as u32 - 1;
+        b.top = b.avail.add(n - 1);
+        b.low = b.avail;
         if stats::STATS {
             b.nrequests += 1;
         }
-        (*b.avail.add(n - 1), false)
+        (*b.top, false)
     }
 }
 
-/// The free fast path: caches `p` if there is room and no GC step is due.
+/// The free fast path: caches `p` if there is room, adds its class size to `deallocated`
+/// (the thread's counter) and counts the event, running a GC step when one is due (after
+/// the push, as 2.2.1's `tcache_event`); false, with nothing counted, when the stack is full.
 ///
 /// # Safety
 /// As `push`: `t` is the calling thread's live cache, `binind < nhbins`, and `p` a live
-/// object of that class.
+/// object of that class; `deallocated` is valid.
 #[inline(always)]
-pub unsafe fn try_push(t: *mut Tcache, binind: usize, p: *mut u8) -> bool {
+pub unsafe fn try_push(t: *mut Tcache, binind: usize, p: *mut u8, deallocated: *mut u64) -> bool {
     // SAFETY: the caller's cache.
     unsafe {
-        if (*t).gc_ticks <= 1 || !push(t, binind, p) {
+        if !push(t, binind, p) {
             return false;
         }
+        if stats::STATS {
+            *deallocated += (*Tcache::bin(t, binind)).usize as u64;
+        }
         (*t).gc_ticks -= 1;
+        if (*t).gc_ticks == 0 {
+            gc_step(t);
+        }
         true
     }
 }
@@ -322,19 +375,20 @@ pub unsafe fn try_push(t: *mut Tcache, binind: usize, p: *mut u8) -> bool {
 /// class.
 #[inline(always)]
 unsafe fn push(t: *mut Tcache, binind: usize, p: *mut u8) -> bool {
-    // SAFETY: the caller's cache; ncached < ncached_max indexes within the stack, and
-    // avail[ncached - 1] is the top or, for an empty stack, the guard.
+    // SAFETY: the caller's cache; *top is a free slot or, for a full stack, the FULL mark,
+    // and top[-1] is the top object or, for an empty stack, the null guard.
     unsafe {
         let b = &mut *Tcache::bin(t, binind);
-        if b.ncached == b.ncached_max {
+        let top = b.top;
+        if *top == FULL {
             return false;
         }
-        // The top of the stack, or the null guard below an empty one: p is never null.
-        if *b.avail.add(b.ncached as usize).sub(1) == p {
+        // p is never null, so it equals the guard of an empty stack never.
+        if *top.sub(1) == p {
             double_free();
         }
-        *b.avail.add(b.ncached as usize) = p;
-        b.ncached += 1;
+        *top = p;
+        b.top = top.add(1);
         true
     }
 }
@@ -392,30 +446,38 @@ unsafe fn tick(t: *mut Tcache) {
 
 /// One incremental GC step: visit the next bin, flush three quarters of the objects that sat
 /// unused since the last visit, and adapt the fill size (smaller if objects sat unused, larger
-/// if the stack ran dry).
+/// if the stack ran dry). With `opt.lg_tcache_gc_sweep` of -1 there is no GC: the count only
+/// starts again.
 ///
 /// # Safety
 /// `t` is the calling thread's live cache.
 #[cold]
 #[inline(never)]
 unsafe fn gc_step(t: *mut Tcache) {
-    // SAFETY: the caller's cache; next_gc_bin < nhbins.
+    // SAFETY: the caller's cache; next_gc_bin < nhbins; low lies within the bin's stack.
     unsafe {
         (*t).gc_ticks = GEOMETRY.gc_incr.load(Ordering::Relaxed).min(u32::MAX as usize) as u32;
-        let i = (*t).next_gc_bin as usize;
-        let b = Tcache::bin(t, i);
-        let low = (*b).low_water;
-        if low > 0 {
-            let low = low as u32;
-            let keep = (*b).ncached - low + (low >> 2);
-            flush(t, i, keep as usize);
-            if ((*b).ncached_max >> ((*b).lg_fill_div + 1)) >= 1 {
-                (*b).lg_fill_div += 1;
-            }
-        } else if low < 0 && (*b).lg_fill_div > 1 {
-            (*b).lg_fill_div -= 1;
+        if g().opts.lg_tcache_gc_sweep < 0 {
+            return;
         }
-        (*b).low_water = (*b).ncached as i32;
+        let i = (*t).next_gc_bin as usize;
+        let b = &mut *Tcache::bin(t, i);
+        if b.ran_dry {
+            if b.lg_fill_div > 1 {
+                b.lg_fill_div -= 1;
+            }
+        } else {
+            let low = b.low.offset_from(b.avail) as usize;
+            if low > 0 {
+                let keep = b.ncached() - low + (low >> 2);
+                flush(t, i, keep);
+                if (b.ncached_max >> (b.lg_fill_div + 1)) >= 1 {
+                    b.lg_fill_div += 1;
+                }
+            }
+        }
+        b.ran_dry = false;
+        b.low = b.top;
         (*t).next_gc_bin = ((i + 1) % nhbins()) as u32;
     }
 }
@@ -431,7 +493,7 @@ pub unsafe fn flush(t: *mut Tcache, binind: usize, keep: usize) {
     // chunk header names its arena.
     unsafe {
         let b = &mut *Tcache::bin(t, binind);
-        let ncached = b.ncached as usize;
+        let ncached = b.ncached();
         if keep >= ncached {
             return;
         }
@@ -475,9 +537,9 @@ pub unsafe fn flush(t: *mut Tcache, binind: usize, keep: usize) {
             left = deferred;
         }
         ptr::copy(objs.add(ncached - keep), objs, keep);
-        b.ncached = keep as u32;
-        if (b.ncached as i32) < b.low_water {
-            b.low_water = b.ncached as i32;
+        b.top = objs.add(keep);
+        if b.top < b.low {
+            b.low = b.top;
         }
     }
 }

@@ -56,7 +56,7 @@ fn cached(binind: usize) -> u32 {
     let t = thread::tcache();
     assert!(!t.is_null(), "this thread has a cache");
     // SAFETY: the calling thread's own cache; binind is a small bin.
-    unsafe { (*Tcache::bin(t, binind)).ncached }
+    unsafe { (*Tcache::bin(t, binind)).ncached() as u32 }
 }
 
 fn start() {
