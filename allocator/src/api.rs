@@ -35,7 +35,7 @@ enum Owner {
 #[inline]
 fn owner(p: *const u8, what: &str) -> Owner {
     let g = g();
-    let base = p as usize & !g.chunk_mask;
+    let base = p as usize & g.chunk_base_mask;
     let registered = g.rtree.get(base);
     if base != p as usize {
         if registered != base {
@@ -71,7 +71,7 @@ fn owner(p: *const u8, what: &str) -> Owner {
 #[inline(always)]
 unsafe fn small_bin_of(p: *const u8) -> Option<usize> {
     let g = g();
-    let base = p as usize & !g.chunk_mask;
+    let base = p as usize & g.chunk_base_mask;
     if base == p as usize {
         return None;
     }
@@ -433,8 +433,10 @@ pub unsafe extern "C" fn malloc(size: usize) -> *mut c_void {
     // is valid, and a size in 1..=SMALL_MAX has a size2bin entry naming a bin below nhbins.
     unsafe {
         let t = (*s).fast_tcache;
-        if !t.is_null() && size.wrapping_sub(1) < SMALL_MAX {
-            let binind = *g().sc.size2bin.get_unchecked((size + 7) >> 3) as usize;
+        let m = size.wrapping_sub(1);
+        if !t.is_none() && m < SMALL_MAX {
+            // (size + 7) >> 3, from the value just compared.
+            let binind = *g().sc.size2bin.get_unchecked((m >> 3) + 1) as usize;
             if let Some(p) = tcache::try_pop(t, binind, &raw mut (*s).allocated) {
                 return p.cast();
             }
@@ -459,7 +461,7 @@ unsafe fn malloc_small_profiled(size: usize) -> Option<*mut u8> {
         let s = thread::state();
         let t = (*s).fast_free;
         let binind = *g().sc.size2bin.get_unchecked((size + 7) >> 3) as usize;
-        let usize_ = (*tcache::Tcache::bin(t, binind)).usize as usize;
+        let usize_ = t.usize(binind);
         if !prof::sample_skips(usize_) {
             return None;
         }
@@ -486,11 +488,11 @@ unsafe fn realloc_small_profiled(p: *mut u8, size: usize) -> Option<*mut u8> {
         let s = thread::state();
         let t = (*s).fast_free;
         let new_bin = *g().sc.size2bin.get_unchecked((size + 7) >> 3) as usize;
-        let new_usize = (*tcache::Tcache::bin(t, new_bin)).usize as usize;
+        let new_usize = t.usize(new_bin);
         if !prof::sample_skips(new_usize) {
             return None;
         }
-        let old_usize = (*tcache::Tcache::bin(t, old_bin)).usize as usize;
+        let old_usize = t.usize(old_bin);
         if old_bin == new_bin {
             return Some(p);
         }
@@ -668,7 +670,7 @@ pub unsafe extern "C" fn realloc(p: *mut c_void, size: usize) -> *mut c_void {
     // and a small one names its bin; the new size has a size2bin entry.
     unsafe {
         let t = (*s).fast_tcache;
-        if !t.is_null() && size.wrapping_sub(1) < SMALL_MAX {
+        if !t.is_none() && size.wrapping_sub(1) < SMALL_MAX {
             if let Some(old_bin) = small_bin_of(p.cast()) {
                 let new_bin = *g().sc.size2bin.get_unchecked((size + 7) >> 3) as usize;
                 if old_bin == new_bin {
@@ -676,8 +678,8 @@ pub unsafe extern "C" fn realloc(p: *mut c_void, size: usize) -> *mut c_void {
                 }
                 // Small to small: a cached object of the new class, then the old one freed.
                 if let Some(q) = tcache::try_pop(t, new_bin, &raw mut (*s).allocated) {
-                    let new_usize = (*tcache::Tcache::bin(t, new_bin)).usize as usize;
-                    let old_usize = (*tcache::Tcache::bin(t, old_bin)).usize as usize;
+                    let new_usize = t.usize(new_bin);
+                    let old_usize = t.usize(old_bin);
                     ptr::copy_nonoverlapping(p.cast::<u8>(), q, old_usize.min(new_usize));
                     free(p);
                     return q.cast();
@@ -732,7 +734,7 @@ pub unsafe extern "C" fn free(p: *mut c_void) {
     // out has a page map entry; a small one names its bin.
     unsafe {
         let t = (*s).fast_free;
-        if !t.is_null() {
+        if !t.is_none() {
             if let Some(binind) = small_bin_of(p.cast()) {
                 if tcache::try_push(t, binind, p.cast(), &raw mut (*s).deallocated) {
                     return;
@@ -757,7 +759,7 @@ pub unsafe fn free_small_sized(p: *mut c_void, size: usize) {
     // caller's size names the object's class.
     unsafe {
         let t = (*s).fast_free;
-        if !t.is_null() {
+        if !t.is_none() {
             let binind = *g().sc.size2bin.get_unchecked((size + 7) >> 3) as usize;
             if tcache::try_push(t, binind, p.cast(), &raw mut (*s).deallocated) {
                 return;

@@ -17,6 +17,8 @@ pub struct Globals {
     pub opts: Opts,
     pub sc: SizeClasses,
     pub chunk_mask: usize,
+    /// `!chunk_mask`, which the free fast path masks a pointer with to find its chunk.
+    pub chunk_base_mask: usize,
     pub header_pages: usize,
     /// Pages a run may have: a chunk less its header.
     pub max_run_pages: usize,
@@ -118,6 +120,7 @@ fn init_locked() -> bool {
     let globals = Globals {
         opts,
         chunk_mask: sc.chunk_size - 1,
+        chunk_base_mask: !(sc.chunk_size - 1),
         header_pages: sc.chunk_header_pages,
         max_run_pages: sc.chunk_pages - sc.chunk_header_pages,
         sc,

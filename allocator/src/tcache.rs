@@ -165,6 +165,58 @@ impl Tcache {
         // SAFETY: the bins follow the header; the caller keeps i in range.
         unsafe { (this.add(1) as *mut TcacheBin).add(i) }
     }
+
+    /// The cache as the fast paths hold it (see [`Fast`]); null for null.
+    pub fn fast(this: *mut Tcache) -> Fast {
+        if this.is_null() {
+            return Fast(ptr::null_mut());
+        }
+        // SAFETY: the bins follow the header within the cache's allocation.
+        Fast(unsafe { this.add(1) } as *mut TcacheBin)
+    }
+}
+
+/// A thread cache as the fast paths hold it: the address of its first bin, which the header
+/// precedes. A bin's fields then lie at small offsets from the bin's address, which the
+/// compiler forms with one instruction.
+#[derive(Clone, Copy, PartialEq, Eq)]
+#[repr(transparent)]
+pub struct Fast(*mut TcacheBin);
+
+impl Fast {
+    /// No cache.
+    pub const NONE: Fast = Fast(ptr::null_mut());
+
+    pub fn is_none(self) -> bool {
+        self.0.is_null()
+    }
+
+    /// The cache's header.
+    #[inline(always)]
+    fn header(self) -> *mut Tcache {
+        // SAFETY: a cache's bins follow its header (Tcache::fast).
+        unsafe { (self.0 as *mut Tcache).sub(1) }
+    }
+
+    /// Bin `i`.
+    ///
+    /// # Safety
+    /// The cache is live and `i < nhbins`.
+    #[inline(always)]
+    unsafe fn bin(self, i: usize) -> *mut TcacheBin {
+        // SAFETY: the caller keeps i in range.
+        unsafe { self.0.add(i) }
+    }
+
+    /// The class size of bin `i`.
+    ///
+    /// # Safety
+    /// The cache is live and `i < nhbins`.
+    #[inline(always)]
+    pub unsafe fn usize(self, i: usize) -> usize {
+        // SAFETY: forwarded contract.
+        unsafe { (*self.bin(i)).usize as usize }
+    }
 }
 
 /// A cache for the calling thread, bound to `arena`; null when out of memory.
@@ -217,16 +269,16 @@ pub fn create(arena: *mut Arena) -> *mut Tcache {
     t
 }
 
-/// Pops a cached object of bin `binind` without counting an event; null on a miss.
+/// Pops a cached object of bin `b` without counting an event; null on a miss.
 ///
 /// # Safety
-/// `t` is the calling thread's live cache and `binind < nhbins`.
+/// `b` is a bin of the calling thread's live cache.
 #[inline(always)]
-unsafe fn pop(t: *mut Tcache, binind: usize) -> *mut u8 {
+unsafe fn pop(b: *mut TcacheBin) -> *mut u8 {
     // SAFETY: the caller's cache; top[-1] is the top object or, for an empty stack, the null
     // guard, so it is always in bounds.
     unsafe {
-        let b = &mut *Tcache::bin(t, binind);
+        let b = &mut *b;
         let top = b.top.sub(1);
         let p = *top;
         if p.is_null() {
@@ -249,18 +301,20 @@ unsafe fn pop(t: *mut Tcache, binind: usize) -> *mut u8 {
 /// the slow path.
 ///
 /// # Safety
-/// `t` is the calling thread's live cache, `binind < nhbins`, and `allocated` is valid.
+/// `f` is the calling thread's live cache, `binind < nhbins`, and `allocated` is valid.
 #[inline(always)]
-pub unsafe fn try_pop(t: *mut Tcache, binind: usize, allocated: *mut u64) -> Option<*mut u8> {
+pub unsafe fn try_pop(f: Fast, binind: usize, allocated: *mut u64) -> Option<*mut u8> {
     // SAFETY: forwarded contract.
     unsafe {
-        let p = pop(t, binind);
+        let b = f.bin(binind);
+        let p = pop(b);
         if p.is_null() {
             return None;
         }
         if stats::STATS {
-            *allocated += (*Tcache::bin(t, binind)).usize as u64;
+            *allocated += (*b).usize as u64;
         }
+        let t = f.header();
         (*t).gc_ticks -= 1;
         if (*t).gc_ticks == 0 {
             return Some(gc_step_then(t, p));
@@ -295,7 +349,7 @@ pub unsafe fn alloc(t: *mut Tcache, binind: usize, zero: bool) -> (*mut u8, bool
     // SAFETY: forwarded contract.
     unsafe {
         tick(t);
-        let p = pop(t, binind);
+        let p = pop(Tcache::bin(t, binind));
         if !p.is_null() {
             return (p, false);
         }
@@ -348,18 +402,20 @@ unsafe fn alloc_miss(t: *mut Tcache, binind: usize, zero: bool) -> (*mut u8, boo
 /// the push, as 2.2.1's `tcache_event`); false, with nothing counted, when the stack is full.
 ///
 /// # Safety
-/// As `push`: `t` is the calling thread's live cache, `binind < nhbins`, and `p` a live
-/// object of that class; `deallocated` is valid.
+/// `f` is the calling thread's live cache, `binind < nhbins`, and `p` a live object of that
+/// class; `deallocated` is valid.
 #[inline(always)]
-pub unsafe fn try_push(t: *mut Tcache, binind: usize, p: *mut u8, deallocated: *mut u64) -> bool {
+pub unsafe fn try_push(f: Fast, binind: usize, p: *mut u8, deallocated: *mut u64) -> bool {
     // SAFETY: the caller's cache.
     unsafe {
-        if !push(t, binind, p) {
+        let b = f.bin(binind);
+        if !push(b, p) {
             return false;
         }
         if stats::STATS {
-            *deallocated += (*Tcache::bin(t, binind)).usize as u64;
+            *deallocated += (*b).usize as u64;
         }
+        let t = f.header();
         (*t).gc_ticks -= 1;
         if (*t).gc_ticks == 0 {
             gc_step(t);
@@ -368,17 +424,16 @@ pub unsafe fn try_push(t: *mut Tcache, binind: usize, p: *mut u8, deallocated: *
     }
 }
 
-/// Caches the freed object `p` of bin `binind` if there is room, returning whether it did.
+/// Caches the freed object `p` in bin `b` if there is room, returning whether it did.
 ///
 /// # Safety
-/// `t` is the calling thread's live cache, `binind < nhbins`, and `p` a live object of that
-/// class.
+/// `b` is a bin of the calling thread's live cache, and `p` a live object of its class.
 #[inline(always)]
-unsafe fn push(t: *mut Tcache, binind: usize, p: *mut u8) -> bool {
+unsafe fn push(b: *mut TcacheBin, p: *mut u8) -> bool {
     // SAFETY: the caller's cache; *top is a free slot or, for a full stack, the FULL mark,
     // and top[-1] is the top object or, for an empty stack, the null guard.
     unsafe {
-        let b = &mut *Tcache::bin(t, binind);
+        let b = &mut *b;
         let top = b.top;
         if *top == FULL {
             return false;
@@ -408,7 +463,7 @@ pub unsafe fn dalloc(t: *mut Tcache, binind: usize, p: *mut u8) {
     // SAFETY: forwarded contract.
     unsafe {
         tick(t);
-        if !push(t, binind, p) {
+        if !push(Tcache::bin(t, binind), p) {
             dalloc_miss(t, binind, p);
         }
     }
@@ -424,7 +479,7 @@ unsafe fn dalloc_miss(t: *mut Tcache, binind: usize, p: *mut u8) {
     unsafe {
         let max = (*Tcache::bin(t, binind)).ncached_max;
         flush(t, binind, max as usize / 2);
-        let ok = push(t, binind, p);
+        let ok = push(Tcache::bin(t, binind), p);
         debug_assert!(ok);
     }
 }

@@ -18,11 +18,11 @@ pub struct ThreadState {
     /// first slow path makes one, when caching is off, when the thread is exiting, and when
     /// `opt.junk`/`opt.zero` route every call through the filling slow paths. First, so the
     /// fast path reads offset 0.
-    pub fast_tcache: *mut Tcache,
+    pub fast_tcache: tcache::Fast,
     /// The thread cache as the free fast paths see it: as `fast_tcache`, except under the heap
     /// profiler when sampled small objects are promoted to pages, where small frees need no
     /// profiling and keep their fast path while allocations take the sampling slow path.
-    pub fast_free: *mut Tcache,
+    pub fast_free: tcache::Fast,
     /// The thread cache itself (same nulls, except the fill options).
     pub tcache: *mut Tcache,
     pub arena: *mut Arena,
@@ -119,8 +119,8 @@ extern "C" fn thread_exit(_value: *mut libc::c_void) {
     // taken out of the state.
     unsafe {
         (*s).exiting = true;
-        (*s).fast_tcache = ptr::null_mut();
-        (*s).fast_free = ptr::null_mut();
+        (*s).fast_tcache = tcache::Fast::NONE;
+        (*s).fast_free = tcache::Fast::NONE;
         let tdata = core::mem::replace(&mut (*s).prof, ptr::null_mut());
         if !tdata.is_null() {
             // Taken out of the state above; not used again.
@@ -243,10 +243,10 @@ fn make_tcache() -> *mut Tcache {
         let t = tcache::create(a);
         (*s).tcache = t;
         if crate::api::fast_paths_allowed() {
-            (*s).fast_tcache = t;
+            (*s).fast_tcache = Tcache::fast(t);
         }
         if crate::api::fast_free_allowed() {
-            (*s).fast_free = t;
+            (*s).fast_free = Tcache::fast(t);
         }
         arm(&mut *s);
         t
