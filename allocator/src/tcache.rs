@@ -33,19 +33,20 @@ const NSLOTS_LARGE: usize = 20;
 
 /// One size class of a thread's cache.
 ///
-/// The stack is addressed by its top, so that the fast paths test for an empty or a full
-/// stack with the load they make anyway: `avail[-1]` is a null guard, which a pop reads as
-/// the top of an empty stack, and `avail[ncached_max]` holds [`FULL`], which a push reads
-/// where it would write.
+/// The stack is addressed by its top. A pop tests for an empty stack with the load it makes
+/// anyway: below the bottom slot lies a null guard, which it reads as the top of an empty
+/// stack. A push compares the top with `limit`, which it loads beside the top rather than
+/// after it (reading the slot it would write instead made free's chain of dependent loads
+/// one longer, and cost more than the compare).
 #[repr(C)]
 pub struct TcacheBin {
-    /// One past the top of the stack (`avail + ncached`); the top, `top[-1]`, is handed out
-    /// first.
+    /// One past the top of the stack (`avail() + ncached`); the top, `top[-1]`, is handed
+    /// out first.
     top: *mut *mut u8,
     /// The lowest `top` since the last GC visit (2.2.1's `low_water`).
     low: *mut *mut u8,
-    /// The bottom of the stack.
-    avail: *mut *mut u8,
+    /// One past the last slot: `avail() + ncached_max`.
+    limit: *mut *mut u8,
     /// Requests served since the last merge into the arena's statistics.
     pub nrequests: u64,
     /// The class size.
@@ -57,15 +58,19 @@ pub struct TcacheBin {
     ran_dry: bool,
 }
 
-/// What a full stack holds past its last slot: odd, so no object equals it.
-const FULL: *mut u8 = 1 as *mut u8;
-
 impl TcacheBin {
     /// Objects cached.
     #[inline(always)]
     pub fn ncached(&self) -> usize {
         // SAFETY: top and avail point into the same stack, top at or above avail.
-        unsafe { self.top.offset_from(self.avail) as usize }
+        unsafe { self.top.offset_from(self.avail()) as usize }
+    }
+
+    /// The bottom of the stack.
+    #[inline(always)]
+    fn avail(&self) -> *mut *mut u8 {
+        // SAFETY: limit is ncached_max slots past the bottom of the same stack.
+        unsafe { self.limit.sub(self.ncached_max as usize) }
     }
 }
 
@@ -130,9 +135,8 @@ pub fn boot() {
     let nhbins = g.sc.nbins + nlarge;
     GEOMETRY.nhbins.store(nhbins, Ordering::Relaxed);
     GEOMETRY.max_class.store(if nlarge > 0 { max } else { g.sc.sspace_max }, Ordering::Relaxed);
-    // Each stack has two slots more: the null guard below its bottom and the FULL mark
-    // above its last slot (see `TcacheBin`).
-    let stacks: usize = (0..nhbins).map(|i| slots(i) + 2).sum();
+    // Each stack has one slot more, below its bottom: the null guard (see `TcacheBin`).
+    let stacks: usize = (0..nhbins).map(|i| slots(i) + 1).sum();
     let bytes = core::mem::size_of::<Tcache>() + nhbins * core::mem::size_of::<TcacheBin>() + stacks * 8;
     GEOMETRY.bytes.store(bytes, Ordering::Relaxed);
     let incr = if g.opts.lg_tcache_gc_sweep < 0 {
@@ -251,19 +255,18 @@ pub fn create(arena: *mut Arena) -> *mut Tcache {
             let n = slots(i);
             stack.write(ptr::null_mut());
             let avail = stack.add(1);
-            avail.add(n).write(FULL);
             let usize_ = if i < g.sc.nbins { g.sc.bins[i].reg_size as usize } else { (i - g.sc.nbins + 1) << LG_PAGE };
             Tcache::bin(t, i).write(TcacheBin {
                 top: avail,
                 low: avail,
-                avail,
+                limit: avail.add(n),
                 nrequests: 0,
                 usize: usize_ as u32,
                 ncached_max: n as u16,
                 lg_fill_div: 1,
                 ran_dry: false,
             });
-            stack = avail.add(n + 1);
+            stack = avail.add(n);
         }
     }
     t
@@ -379,7 +382,7 @@ unsafe fn alloc_miss(t: *mut Tcache, binind: usize, zero: bool) -> (*mut u8, boo
             return (large::malloc(arena, b.usize as usize, zero), zero);
         }
         let want = ((b.ncached_max >> b.lg_fill_div) as usize).max(1);
-        let out = core::slice::from_raw_parts_mut(b.avail, want);
+        let out = core::slice::from_raw_parts_mut(b.avail(), want);
         // The requests served since the last merge go to the bin with the fill (2.2.1's
         // arena_tcache_fill_small); this one is counted afterwards, with the cache's own.
         let n = bin::fill(arena, binind, out, core::mem::take(&mut b.nrequests));
@@ -388,8 +391,8 @@ unsafe fn alloc_miss(t: *mut Tcache, binind: usize, zero: bool) -> (*mut u8, boo
         }
         // The fill returned ascending addresses; reverse so the lowest is on top.
         out[..n].reverse();
-        b.top = b.avail.add(n - 1);
-        b.low = b.avail;
+        b.top = b.avail().add(n - 1);
+        b.low = b.avail();
         if stats::STATS {
             b.nrequests += 1;
         }
@@ -430,12 +433,12 @@ pub unsafe fn try_push(f: Fast, binind: usize, p: *mut u8, deallocated: *mut u64
 /// `b` is a bin of the calling thread's live cache, and `p` a live object of its class.
 #[inline(always)]
 unsafe fn push(b: *mut TcacheBin, p: *mut u8) -> bool {
-    // SAFETY: the caller's cache; *top is a free slot or, for a full stack, the FULL mark,
-    // and top[-1] is the top object or, for an empty stack, the null guard.
+    // SAFETY: the caller's cache; below limit, *top is a free slot, and top[-1] is the top
+    // object or, for an empty stack, the null guard.
     unsafe {
         let b = &mut *b;
         let top = b.top;
-        if *top == FULL {
+        if top == b.limit {
             return false;
         }
         // p is never null, so it equals the guard of an empty stack never.
@@ -522,7 +525,7 @@ unsafe fn gc_step(t: *mut Tcache) {
                 b.lg_fill_div -= 1;
             }
         } else {
-            let low = b.low.offset_from(b.avail) as usize;
+            let low = b.low.offset_from(b.avail()) as usize;
             if low > 0 {
                 let keep = b.ncached() - low + (low >> 2);
                 flush(t, i, keep);
@@ -553,7 +556,7 @@ pub unsafe fn flush(t: *mut Tcache, binind: usize, keep: usize) {
             return;
         }
         let mut left = ncached - keep;
-        let objs = b.avail;
+        let objs = b.avail();
         let own = (*t).arena;
         let small = binind < g.sc.nbins;
         while left > 0 {
