@@ -35,7 +35,7 @@ enum Owner {
 #[inline]
 fn owner(p: *const u8, what: &str) -> Owner {
     let g = g();
-    let base = p as usize & g.chunk_base_mask;
+    let base = p as usize & !g.chunk_mask;
     let registered = g.rtree.get(base);
     if base != p as usize {
         if registered != base {
