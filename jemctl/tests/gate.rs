@@ -124,11 +124,12 @@ fn an_unchanged_allocator_passes_and_a_slower_one_fails_saying_where() {
     assert_eq!((figure["workload"].as_str(), figure["metric"].as_str()), (Some("small-loop"), Some("speed-vs-system")));
     assert!(figure["value"].as_f64().unwrap() > 0.0);
 
-    // Three repetitions on a shared machine: a wide tolerance keeps noise from failing this
-    // test, and the slowed allocator is several times slower still.
+    // Three repetitions on a shared machine, beside the other tests of this file: a wide
+    // tolerance keeps noise from failing this check (40% did, once, with the machine loaded),
+    // and the slowed allocator, about five times slower, fails even the narrower one below.
     let json = dir.join("pass.json");
     gate(&own)
-        .args(["--tolerance", "40", "--json"])
+        .args(["--tolerance", "60", "--json"])
         .arg(&json)
         .assert()
         .success()
