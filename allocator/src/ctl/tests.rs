@@ -3,7 +3,12 @@ use super::typed::{self, Mib};
 use super::*;
 
 /// Serialises the tests that advance the epoch and expect the snapshot to hold still.
-static EPOCH: std::sync::Mutex<()> = std::sync::Mutex::new(());
+/// Every test here holds the chunk cache tests' lock: reading the tree starts the allocator,
+/// and some tests allocate, bind arenas (creating them) or purge, which the cache's tests,
+/// run beside them, would see as requests to the cache.
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    crate::chunk_cache::tests::SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 fn read_raw(name: &str, buf: &mut [u8]) -> (Result<()>, usize) {
     let mut len = buf.len();
@@ -14,6 +19,7 @@ fn read_raw(name: &str, buf: &mut [u8]) -> (Result<()>, usize) {
 
 #[test]
 fn every_leaf_reads_with_its_size_and_refuses_a_write() {
+    let _serial = serial();
     let mut names = Vec::new();
     walk(&mut |name, info| names.push((name.to_string(), info)));
     assert!(names.len() > if cfg!(feature = "stats") { 100 } else { 50 });
@@ -44,6 +50,7 @@ fn every_leaf_reads_with_its_size_and_refuses_a_write() {
 
 #[test]
 fn lookups_reject_what_the_tree_lacks() {
+    let _serial = serial();
     let mut buf = [0u8; 8];
     for bad in [
         "",
@@ -72,6 +79,7 @@ fn lookups_reject_what_the_tree_lacks() {
 
 #[test]
 fn short_reads_copy_what_fits() {
+    let _serial = serial();
     let mut buf = [0xeeu8; 8];
     let (r, _) = read_raw("arenas.chunksize", &mut buf[..3]);
     assert_eq!(r, Err(Error::Inval));
@@ -82,6 +90,7 @@ fn short_reads_copy_what_fits() {
 
 #[test]
 fn mibs_match_names_and_partial_mibs_stop_early() {
+    let _serial = serial();
     let full = Mib::new(c"arenas.bin.3.run_size").unwrap();
     assert_eq!(full.as_slice().len(), 4);
     assert_eq!(full.as_slice()[2], 3);
@@ -104,8 +113,8 @@ fn mibs_match_names_and_partial_mibs_stop_early() {
 #[test]
 #[cfg(feature = "stats")]
 fn epoch_refreshes_the_snapshot_and_statistics_move() {
+    let _serial = serial();
     use crate::api;
-    let _serial = EPOCH.lock().unwrap_or_else(|e| e.into_inner());
     let before = typed::epoch::advance().unwrap();
     assert_eq!(typed::epoch::read(), Ok(before));
     let narenas = typed::arenas::narenas::read().unwrap() as usize;
@@ -133,7 +142,7 @@ fn epoch_refreshes_the_snapshot_and_statistics_move() {
 
 #[test]
 fn thread_arena_rebinds_and_checks_its_bound() {
-    let _serial = EPOCH.lock().unwrap_or_else(|e| e.into_inner());
+    let _serial = serial();
     let narenas = typed::arenas::narenas::read().unwrap();
     let old = typed::thread::arena::read().unwrap();
     let target = narenas - 1;
@@ -149,8 +158,7 @@ fn thread_arena_rebinds_and_checks_its_bound() {
 
 #[test]
 fn purge_and_flush_are_write_only() {
-    // arenas.purge empties the chunk cache, whose tests must not see it happen.
-    let _cache = crate::chunk_cache::tests::SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _serial = serial();
     assert_eq!(typed::arenas::purge(None), Ok(()));
     assert_eq!(typed::arenas::purge(Some(0)), Ok(()));
     let n = typed::arenas::narenas::read().unwrap();
@@ -165,6 +173,7 @@ fn purge_and_flush_are_write_only() {
 
 #[test]
 fn config_reports_the_build() {
+    let _serial = serial();
     assert_eq!(typed::config::stats::read(), Ok(cfg!(feature = "stats")));
     assert_eq!(typed::config::fill::read(), Ok(cfg!(feature = "fill")));
     assert_eq!(typed::config::prof::read(), Ok(cfg!(feature = "prof")));
@@ -175,6 +184,7 @@ fn config_reports_the_build() {
 
 #[test]
 fn describe_and_walk_agree() {
+    let _serial = serial();
     assert_eq!(describe(b"stats.arenas.0.pactive"), Ok(Info { ty: CType::Size, access: Access::ReadOnly }));
     assert_eq!(describe(b"thread.arena"), Ok(Info { ty: CType::Unsigned, access: Access::ReadWrite }));
     assert_eq!(describe(b"arenas.initialized"), Ok(Info { ty: CType::BoolArray, access: Access::ReadOnly }));
@@ -203,6 +213,7 @@ fn describe_and_walk_agree() {
 #[test]
 #[cfg(feature = "swap")]
 fn swap_names_before_any_file() {
+    let _serial = serial();
     use typed::swap;
     assert_eq!(describe(b"swap.fds"), Ok(Info { ty: CType::IntArray, access: Access::ReadWrite }));
     assert_eq!(swap::nfds::read(), Ok(0));
