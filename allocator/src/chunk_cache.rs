@@ -28,10 +28,10 @@
 //! the cache: live huge objects and the chunks arenas hold. The cache holds at most the greater
 //! of `in use >> opt.lg_dirty_mult` (the manual's dirty-page ratio) and the churn term, eight
 //! times the largest recent request (huge object or arena chunk), which decays by 1/32 at every
-//! range put here; and never more than twice the most bytes in use at a recent request (the
-//! peak term, decaying by 1/16 at every range put) or the churn term up to 64 MiB, whichever
-//! is greater, those last two halving with each range put beyond four in a row with no request
-//! between them. A program in a steady churn keeps enough to serve its next blocks however its
+//! range put here; and never more than three times the most bytes in use at a recent request
+//! (the peak term, decaying by 1/16 at every range put) or the churn term up to 64 MiB,
+//! whichever is greater, those last two halving with each range put beyond four in a row
+//! with no request between them. A program in a steady churn keeps enough to serve its next blocks however its
 //! use swings between them (the amount cached wanders with the sizes it frees and asks for;
 //! the wider the bound, the less often it must unmap or fault); one that frees its big blocks
 //! for good gets the memory back as it frees: the terms decay with each range freed, the
@@ -149,7 +149,7 @@ impl CacheState {
         let ratio = if lg < 0 { 0 } else { in_use >> lg };
         let freeing = self.puts_since_request.saturating_sub(FREES_IN_A_CHURN).min(63);
         let (floor, peak) = (self.recent.min(FLOOR) >> freeing, self.peak >> freeing);
-        ratio.max(self.recent).min(in_use.max(peak).saturating_mul(2).max(floor))
+        ratio.max(self.recent).min(in_use.max(peak).saturating_mul(3).max(floor))
     }
 
     /// Unmaps (into `out`) the oldest ranges' tails until the cache is within `limit`.

@@ -85,6 +85,17 @@ fn range(size: usize, align: usize, zero: bool) -> *mut u8 {
     if p.is_null() || !chunk::from_mmap(p) {
         return p;
     }
+    // Another thread may have freed a range that fits while this one mapped: take it, and
+    // give back the fresh mapping, untouched, rather than move the whole range into it.
+    if let Some(q) = chunk_cache::take(size, align) {
+        chunk::unmap(p, size);
+        chunk::note_unmapped(size >> g().sc.lg_chunk);
+        if zero {
+            // SAFETY: the cached range is ours, `size` bytes, and holds no object.
+            unsafe { ptr::write_bytes(q, 0, size) };
+        }
+        return q;
+    }
     let mut moved = 0;
     for _ in 0..MAX_MOVES {
         let Some((old, len)) = chunk_cache::take_pages(size - moved) else { break };
