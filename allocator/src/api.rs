@@ -14,6 +14,7 @@ use crate::size_classes::{LG_PAGE, PAGE, PAGE_MASK};
 use crate::{arena::Arena, bin, huge, large, pages, prof, tcache, thread};
 use core::ffi::{c_int, c_void};
 use core::ptr;
+use core::sync::atomic::Ordering;
 
 /// `allocm` flags and return codes, as the manual defines them.
 pub const ALLOCM_LG_ALIGN_MASK: c_int = 0x3f;
@@ -66,18 +67,21 @@ fn owner(p: *const u8, what: &str) -> Owner {
 /// objects (chunk-aligned) and large ones. The fast paths' classifier: it trusts the page map,
 /// as jemalloc does, and leaves the registry check to [`owner`] on the slow paths.
 ///
+/// Before start-up, and where no thread may cache small frees, it answers None for every
+/// pointer ([`crate::global::FREE_GEOMETRY`]).
+///
 /// # Safety
-/// Start-up is done, and `p` is null or was handed out by this allocator.
+/// `p` is null or was handed out by this allocator.
 #[inline(always)]
 unsafe fn small_bin_of(p: *const u8) -> Option<usize> {
-    let g = g();
-    let base = p as usize & g.chunk_base_mask;
+    let geometry = &crate::global::FREE_GEOMETRY;
+    let base = p as usize & geometry.chunk_base_mask.load(Ordering::Relaxed);
     if base == p as usize {
         return None;
     }
     let c = Chunk(base as *mut _);
     // SAFETY: a non-chunk-aligned pointer of ours lies in an arena chunk past its header.
-    let bits = unsafe { (*c.entry(c.page_of(p), g.header_pages)).bits };
+    let bits = unsafe { (*c.entry(c.page_of(p), geometry.header_pages.load(Ordering::Relaxed))).bits };
     (bits & SMALL != 0).then_some(bits >> 4)
 }
 
@@ -429,12 +433,13 @@ fn too_big(size: usize) -> bool {
 #[inline]
 pub unsafe extern "C" fn malloc(size: usize) -> *mut c_void {
     let s = thread::state();
-    // SAFETY: the thread's own state; a non-null fast cache implies start-up is done, so g()
-    // is valid, and a size in 1..=SMALL_MAX has a size2bin entry naming a bin below nhbins.
+    // SAFETY: the thread's own state. A size in 1..=SMALL_MAX has a size2bin entry naming a
+    // bin below nbins, and every cache, Fast::NONE too, has that many bins; before start-up
+    // the table reads as zeros, naming bin 0, where Fast::NONE misses.
     unsafe {
         let t = (*s).fast_tcache;
         let m = size.wrapping_sub(1);
-        if !t.is_none() && m < SMALL_MAX {
+        if m < SMALL_MAX {
             // (size + 7) >> 3, from the value just compared.
             let binind = *g().sc.size2bin.get_unchecked((m >> 3) + 1) as usize;
             if let Some(p) = tcache::try_pop(t, binind, &raw mut (*s).allocated) {
@@ -729,16 +734,14 @@ unsafe fn realloc_slow(p: *mut c_void, size: usize) -> *mut c_void {
 #[inline]
 pub unsafe extern "C" fn free(p: *mut c_void) {
     let s = thread::state();
-    // SAFETY: the thread's own state; a non-null cache implies start-up is done. A pointer
-    // inside a chunk (not at its base, which also excludes null) that this allocator handed
-    // out has a page map entry; a small one names its bin.
+    // SAFETY: the thread's own state. A pointer inside a chunk (not at its base, which also
+    // excludes null) that this allocator handed out has a page map entry; a small one names
+    // its bin, below nbins, which every cache, Fast::NONE too, has (on which the push misses).
     unsafe {
         let t = (*s).fast_free;
-        if !t.is_none() {
-            if let Some(binind) = small_bin_of(p.cast()) {
-                if tcache::try_push(t, binind, p.cast(), &raw mut (*s).deallocated) {
-                    return;
-                }
+        if let Some(binind) = small_bin_of(p.cast()) {
+            if tcache::try_push(t, binind, p.cast(), &raw mut (*s).deallocated) {
+                return;
             }
         }
         free_slow(p)
@@ -755,15 +758,13 @@ pub unsafe extern "C" fn free(p: *mut c_void) {
 #[inline]
 pub unsafe fn free_small_sized(p: *mut c_void, size: usize) {
     let s = thread::state();
-    // SAFETY: the thread's own state; a non-null fast cache implies start-up is done, and the
-    // caller's size names the object's class.
+    // SAFETY: the thread's own state; the caller's size names the object's class, below
+    // nbins, which every cache, Fast::NONE too, has (on which the push misses).
     unsafe {
         let t = (*s).fast_free;
-        if !t.is_none() {
-            let binind = *g().sc.size2bin.get_unchecked((size + 7) >> 3) as usize;
-            if tcache::try_push(t, binind, p.cast(), &raw mut (*s).deallocated) {
-                return;
-            }
+        let binind = *g().sc.size2bin.get_unchecked((size + 7) >> 3) as usize;
+        if tcache::try_push(t, binind, p.cast(), &raw mut (*s).deallocated) {
+            return;
         }
         free_slow(p)
     }

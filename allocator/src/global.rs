@@ -11,14 +11,12 @@ use crate::mutex::{Mutex, RawMutex};
 use crate::rtree::ChunkTree;
 use crate::size_classes::{SizeClasses, PAGE};
 use core::cell::UnsafeCell;
-use core::sync::atomic::{AtomicBool, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 pub struct Globals {
     pub opts: Opts,
     pub sc: SizeClasses,
     pub chunk_mask: usize,
-    /// `!chunk_mask`, which the free fast path masks a pointer with to find its chunk.
-    pub chunk_base_mask: usize,
     pub header_pages: usize,
     /// Pages a run may have: a chunk less its header.
     pub max_run_pages: usize,
@@ -40,6 +38,20 @@ unsafe impl Sync for GlobalCell {}
 // whose first variant is 0, unlocked locks).
 static GLOBALS: GlobalCell = GlobalCell(UnsafeCell::new(unsafe { core::mem::MaybeUninit::zeroed().assume_init() }));
 static INITIALIZED: AtomicBool = AtomicBool::new(false);
+
+/// What the free fast path reads to find a pointer's page map entry, apart from [`Globals`]
+/// so that it has a value before start-up: there a thread's cache is `Fast::NONE` and free
+/// reads the page map before it finds the cache missing, and the mask of all ones makes
+/// every pointer read as a chunk's base (not small), which sends it to the slow path.
+pub struct FreeGeometry {
+    /// `!chunk_mask`.
+    pub chunk_base_mask: AtomicUsize,
+    /// `header_pages`.
+    pub header_pages: AtomicUsize,
+}
+
+pub static FREE_GEOMETRY: FreeGeometry =
+    FreeGeometry { chunk_base_mask: AtomicUsize::new(usize::MAX), header_pages: AtomicUsize::new(0) };
 pub static INIT_LOCK: RawMutex = RawMutex::new();
 /// Serialises arena creation.
 pub static ARENAS_LOCK: Mutex<()> = Mutex::new(());
@@ -120,7 +132,6 @@ fn init_locked() -> bool {
     let globals = Globals {
         opts,
         chunk_mask: sc.chunk_size - 1,
-        chunk_base_mask: !(sc.chunk_size - 1),
         header_pages: sc.chunk_header_pages,
         max_run_pages: sc.chunk_pages - sc.chunk_header_pages,
         sc,
@@ -136,6 +147,14 @@ fn init_locked() -> bool {
     crate::tcache::boot();
     crate::thread::init_key();
     crate::prof::boot();
+    // Where no thread may cache small frees (tcache:false, the fill options, the profiler
+    // sampling small objects in place), the mask stays all ones: every free takes the slow
+    // path, which checks the pointer against the chunk registry.
+    let g = g();
+    if g.opts.tcache && crate::api::fast_free_allowed() {
+        FREE_GEOMETRY.header_pages.store(g.header_pages, Ordering::Relaxed);
+        FREE_GEOMETRY.chunk_base_mask.store(!g.chunk_mask, Ordering::Relaxed);
+    }
     INITIALIZED.store(true, Ordering::Release);
     // After INITIALIZED: atexit may allocate, and that allocation must not re-enter start-up.
     crate::stats_print::register_at_exit();

@@ -18,7 +18,7 @@ use crate::bin;
 use crate::chunk_map::Chunk;
 use crate::global::g;
 use crate::large;
-use crate::size_classes::{LG_PAGE, PAGE};
+use crate::size_classes::{LG_PAGE, MAX_BINS, PAGE};
 use crate::stats;
 use crate::thread;
 use core::ptr;
@@ -170,10 +170,10 @@ impl Tcache {
         unsafe { (this.add(1) as *mut TcacheBin).add(i) }
     }
 
-    /// The cache as the fast paths hold it (see [`Fast`]); null for null.
+    /// The cache as the fast paths hold it (see [`Fast`]); [`Fast::NONE`] for null.
     pub fn fast(this: *mut Tcache) -> Fast {
         if this.is_null() {
-            return Fast(ptr::null_mut());
+            return Fast::NONE;
         }
         // SAFETY: the bins follow the header within the cache's allocation.
         Fast(unsafe { this.add(1) } as *mut TcacheBin)
@@ -188,11 +188,12 @@ impl Tcache {
 pub struct Fast(*mut TcacheBin);
 
 impl Fast {
-    /// No cache.
-    pub const NONE: Fast = Fast(ptr::null_mut());
+    /// No cache: [`EMPTY`], whose every bin is at once empty and full, so that the fast paths
+    /// miss without testing for a cache first.
+    pub const NONE: Fast = Fast((&raw const EMPTY).cast::<TcacheBin>().cast_mut());
 
     pub fn is_none(self) -> bool {
-        self.0.is_null()
+        self == Fast::NONE
     }
 
     /// The cache's header.
@@ -222,6 +223,35 @@ impl Fast {
         unsafe { (*self.bin(i)).usize as usize }
     }
 }
+
+/// The bins the fast paths see where a thread has no cache (before its first slow path, with
+/// caching off or the fill options on, while it exits): a bin for every small class there can
+/// be, each with its top and limit one past a null guard, so that a pop reads the guard (a
+/// miss) and a push finds the stack full. Read-only: neither path writes to a bin it missed.
+#[repr(C)]
+pub struct Empty {
+    bins: [TcacheBin; MAX_BINS],
+    guard: [*mut u8; 1],
+}
+
+// SAFETY: never written; its pointers point into itself.
+unsafe impl Sync for Empty {}
+
+/// One past [`EMPTY`]'s guard.
+const EMPTY_TOP: *mut *mut u8 = (&raw const EMPTY.guard).cast::<*mut u8>().wrapping_add(1).cast_mut();
+
+const EMPTY_BIN: TcacheBin = TcacheBin {
+    top: EMPTY_TOP,
+    low: EMPTY_TOP,
+    limit: EMPTY_TOP,
+    nrequests: 0,
+    usize: 0,
+    ncached_max: 0,
+    lg_fill_div: 0,
+    ran_dry: false,
+};
+
+pub static EMPTY: Empty = Empty { bins: [EMPTY_BIN; MAX_BINS], guard: [ptr::null_mut()] };
 
 /// A cache for the calling thread, bound to `arena`; null when out of memory.
 pub fn create(arena: *mut Arena) -> *mut Tcache {

@@ -14,10 +14,10 @@ use core::sync::atomic::{AtomicU32, Ordering};
 
 #[repr(C)]
 pub struct ThreadState {
-    /// The thread cache as the malloc/free fast paths see it: the cache, or null until the
-    /// first slow path makes one, when caching is off, when the thread is exiting, and when
-    /// `opt.junk`/`opt.zero` route every call through the filling slow paths. First, so the
-    /// fast path reads offset 0.
+    /// The thread cache as the malloc/free fast paths see it: the cache, or `Fast::NONE` (on
+    /// which they miss) until the first slow path makes one, when caching is off, when the
+    /// thread is exiting, and when `opt.junk`/`opt.zero` route every call through the filling
+    /// slow paths. First, so the fast path reads offset 0.
     pub fast_tcache: tcache::Fast,
     /// The thread cache as the free fast paths see it: as `fast_tcache`, except under the heap
     /// profiler when sampled small objects are promoted to pages, where small frees need no
@@ -45,23 +45,32 @@ pub struct ThreadState {
 const TLS_BYTES: usize = 64;
 const _: () = assert!(core::mem::size_of::<ThreadState>() <= TLS_BYTES);
 
-// The thread state lives in this library's static TLS block, zero-initialised (a zero
-// ThreadState is the empty state). It is reached with the initial-exec model, which costs one
-// load and an add from %fs in an executable and in an LD_PRELOADed or linked shared library,
-// where Rust's own thread-locals would call __tls_get_addr. `core` has no thread-locals, so
-// the block is declared here.
+// The thread state lives in this library's static TLS block. It starts as the empty state:
+// both fast-path caches are `Fast::NONE` (the address of tcache::EMPTY, put there by the
+// dynamic linker's relocation of the TLS image before any thread copies it), everything else
+// zero. It is reached with the initial-exec model, which costs one load and an add from %fs
+// in an executable and in an LD_PRELOADed or linked shared library, where Rust's own
+// thread-locals would call __tls_get_addr. `core` has no thread-locals, so the block is
+// declared here.
 #[cfg(target_arch = "x86_64")]
 core::arch::global_asm!(
-    ".pushsection .tbss,\"awT\",@nobits",
+    ".pushsection .tdata,\"awT\",@progbits",
     ".p2align 6",
     ".globl __jemalloc_rs_tls",
     ".hidden __jemalloc_rs_tls",
     ".type __jemalloc_rs_tls,@object",
     ".size __jemalloc_rs_tls, 64",
     "__jemalloc_rs_tls:",
-    ".skip 64",
+    ".quad {empty}",
+    ".quad {empty}",
+    ".skip 48",
     ".popsection",
+    empty = sym tcache::EMPTY,
 );
+
+// The image above puts the two caches first.
+const _: () = assert!(core::mem::offset_of!(ThreadState, fast_tcache) == 0);
+const _: () = assert!(core::mem::offset_of!(ThreadState, fast_free) == 8);
 
 #[cfg(not(target_arch = "x86_64"))]
 compile_error!("jemalloc-rs reaches its thread state with x86-64 initial-exec TLS; other targets are not supported yet");
