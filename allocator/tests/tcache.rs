@@ -1,7 +1,8 @@
 //! Thread caches under threads: objects freed by other threads go home, thread exit gives a
 //! full cache back, `tcache.flush` empties the caller's cache, `opt.tcache:false` bypasses it,
-//! `thread.arena` moves a thread, the GC shrinks an idle cache, and 16 threads on two cores
-//! keep every object's contents.
+//! `thread.arena` moves a thread, the GC shrinks an idle cache (and, turned off, leaves it
+//! alone), a thread's first call may be a free, and 16 threads on two cores keep every
+//! object's contents.
 //!
 //! The allocator is driven through `jemalloc_rs::api`; the test harness itself runs on the
 //! system allocator. Tests that read arena statistics take `SERIAL` so that they do not see
@@ -502,4 +503,72 @@ fn calloc_of_large_classes_reads_zero_from_the_cache_and_from_the_arena() {
     })
     .join()
     .unwrap();
+}
+
+/// A thread's first call may be a free, before it has a cache: the fast path then sees the
+/// empty cache (`Fast::NONE`, every bin empty and full at once), misses, and the slow path
+/// makes the thread's cache, into which the object goes. A malloc as the first call misses the
+/// same way.
+#[test]
+fn a_threads_first_call_may_be_a_free_or_a_malloc() {
+    let _serial = SERIAL.lock().unwrap();
+    start();
+    let p = malloc(48) as usize;
+    std::thread::spawn(move || {
+        assert!(thread::tcache().is_null(), "a new thread has no cache yet");
+        free(p as *mut u8);
+        if g().opts.tcache {
+            assert_eq!(cached(g().sc.small_bin(48)), 1, "the slow path cached the object");
+        }
+    })
+    .join()
+    .unwrap();
+    std::thread::spawn(|| {
+        assert!(thread::tcache().is_null(), "a new thread has no cache yet");
+        let q = malloc(48);
+        // SAFETY: q has 48 bytes.
+        unsafe { std::ptr::write_bytes(q, 0x5a, 48) };
+        free(q);
+    })
+    .join()
+    .unwrap();
+}
+
+/// Set in the child process of `gc_off_keeps_an_idle_cache`.
+const GC_OFF_CHILD: &str = "JEMALLOC_RS_TCACHE_GC_OFF_CHILD";
+
+/// `lg_tcache_gc_sweep:-1` disables the cache's garbage collection (the manual): an idle
+/// class keeps what it holds through many sweeps' worth of events on another class. Options
+/// are read once per process, so the test runs itself again under that `MALLOC_CONF`.
+#[test]
+fn gc_off_keeps_an_idle_cache() {
+    if std::env::var_os(GC_OFF_CHILD).is_none() {
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", "gc_off_keeps_an_idle_cache", "--nocapture", "--test-threads", "1"])
+            .env(GC_OFF_CHILD, "1")
+            .env("MALLOC_CONF", "lg_tcache_gc_sweep:-1")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success() && String::from_utf8_lossy(&out.stdout).contains("1 passed"),
+            "child: {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        return;
+    }
+    start();
+    assert_eq!(g().opts.lg_tcache_gc_sweep, -1, "the child runs under MALLOC_CONF");
+    let idle = g().sc.small_bin(1024);
+    let ps: Vec<_> = (0..40).map(|_| malloc(1024)).collect();
+    for p in ps {
+        free(p);
+    }
+    let full = cached(idle);
+    assert!(full > 0);
+    // Four sweeps' worth at the default interval of 2^13 events.
+    for _ in 0..(4usize << 13) / 2 {
+        free(malloc(16));
+    }
+    assert_eq!(cached(idle), full, "with the GC off the idle class keeps its objects");
 }
