@@ -437,11 +437,11 @@ pub unsafe extern "C" fn malloc(size: usize) -> *mut c_void {
     // bin below nbins, and every cache, Fast::NONE too, has that many bins; before start-up
     // the table reads as zeros, naming bin 0, where Fast::NONE misses.
     unsafe {
-        let t = (*s).fast_tcache;
         let m = size.wrapping_sub(1);
         if m < SMALL_MAX {
             // (size + 7) >> 3, from the value just compared.
             let binind = *g().sc.size2bin.get_unchecked((m >> 3) + 1) as usize;
+            let t = (*s).fast_tcache;
             if let Some(p) = tcache::try_pop(t, binind, &raw mut (*s).allocated) {
                 return p.cast();
             }
@@ -738,8 +738,8 @@ pub unsafe extern "C" fn free(p: *mut c_void) {
     // excludes null) that this allocator handed out has a page map entry; a small one names
     // its bin, below nbins, which every cache, Fast::NONE too, has (on which the push misses).
     unsafe {
-        let t = (*s).fast_free;
         if let Some(binind) = small_bin_of(p.cast()) {
+            let t = (*s).fast_free;
             if tcache::try_push(t, binind, p.cast(), &raw mut (*s).deallocated) {
                 return;
             }
