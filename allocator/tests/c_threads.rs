@@ -1,6 +1,7 @@
 //! Threads against `libjemalloc_rs.so`: blocks handed between threads, thousands of
 //! short-lived threads, many more threads than cores, and huge objects moving while other
-//! threads map chunks (`c/threads.c`).
+//! threads map chunks (`c/threads.c`); a thread that ran before the library was loaded with
+//! dlopen (`c/dlopen_threads.c`).
 
 mod common;
 
@@ -55,4 +56,20 @@ fn busy_threads_with_small_chunks() {
             &[&format!("ok {name}")],
         );
     }
+}
+
+/// The library loaded with dlopen while another thread already runs (`c/dlopen_threads.c`):
+/// that thread's state comes from the TLS image, which holds relocated pointers, and it must
+/// allocate and free through the library like the thread that loaded it.
+#[test]
+fn a_thread_running_before_dlopen_allocates_through_the_library() {
+    let exe = compile_c("dlopen_threads.c", Link::PreloadOnly);
+    let mut cmd = std::process::Command::new(&exe);
+    common::no_preload(&mut cmd).arg(common::so_path());
+    // jemalloc-rs's static TLS block in a library loaded after start-up comes out of glibc's
+    // surplus, which other libraries may have used up; the tunable widens it.
+    cmd.env("GLIBC_TUNABLES", "glibc.rtld.optional_static_tls=65536");
+    let out = common::run(&mut cmd, Duration::from_secs(120));
+    common::assert_success(&out, "dlopen_threads");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("ok dlopen"), "{}", String::from_utf8_lossy(&out.stdout));
 }
