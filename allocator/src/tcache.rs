@@ -175,8 +175,8 @@ impl Tcache {
         if this.is_null() {
             return Fast::NONE;
         }
-        // SAFETY: the bins follow the header within the cache's allocation.
-        Fast(unsafe { this.add(1) } as *mut TcacheBin)
+        // The bins follow the header within the cache's allocation.
+        Fast(this.wrapping_add(1) as *mut TcacheBin)
     }
 }
 
