@@ -1,9 +1,11 @@
 //! Thread caches: per-thread stacks of free objects for every small class and for large classes
 //! up to 2^`opt.lg_tcache_max`, so most allocations take no lock.
 //!
-//! Mirrors jemalloc 2.2.1 `tcache.c` / `tcache.h`. Entry points: [`alloc`] and [`dalloc`], the
-//! lock-free fast paths (a pop or push on the thread's own stack), their `#[cold]` miss paths
-//! (fill from the arena's bin in one batch; flush half the stack back), the incremental garbage
+//! Mirrors jemalloc 2.2.1 `tcache.c` / `tcache.h`. Entry points: [`try_pop`] and [`try_push`],
+//! the malloc and free fast paths (a pop or push on the thread's own stack, reached through
+//! [`Fast`], which is [`Fast::NONE`] where the thread has no cache); [`alloc`] and [`dalloc`],
+//! the slow paths' pop and push, with their `#[cold]` miss paths (fill from the arena's bin in
+//! one batch; flush half the stack back); the incremental garbage
 //! collector (`tick`: one bin every `2^lg_tcache_gc_sweep / nhbins` events, flushing
 //! three quarters of what stayed unused since the last visit and tuning the fill size), and
 //! [`flush_current_thread`] / [`destroy`] for `tcache.flush` and thread exit.
