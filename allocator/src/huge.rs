@@ -70,15 +70,22 @@ fn map(size: usize, align: usize) -> *mut u8 {
 /// Most cached ranges moved into one new mapping.
 const MAX_MOVES: usize = 8;
 
+/// A cached range of `size` bytes aligned to `align`, cleared if `zero`; None if the cache has
+/// none that fits.
+fn cached(size: usize, align: usize, zero: bool) -> Option<*mut u8> {
+    let p = chunk_cache::take(size, align)?;
+    if zero {
+        // SAFETY: the cached range is ours, `size` bytes, and holds no object.
+        unsafe { ptr::write_bytes(p, 0, size) };
+    }
+    Some(p)
+}
+
 /// `size` bytes (a chunk multiple) aligned to `align`: a cached range, or a fresh mapping into
 /// which cached ranges' pages are moved (largest first) so that only the rest is faulted in.
 /// Its pages read as zero if `zero`.
 fn range(size: usize, align: usize, zero: bool) -> *mut u8 {
-    if let Some(p) = chunk_cache::take(size, align) {
-        if zero {
-            // SAFETY: the cached range is ours, `size` bytes, and holds no object.
-            unsafe { ptr::write_bytes(p, 0, size) };
-        }
+    if let Some(p) = cached(size, align, zero) {
         return p;
     }
     let p = map(size, align);
@@ -87,13 +94,9 @@ fn range(size: usize, align: usize, zero: bool) -> *mut u8 {
     }
     // Another thread may have freed a range that fits while this one mapped: take it, and
     // give back the fresh mapping, untouched, rather than move the whole range into it.
-    if let Some(q) = chunk_cache::take(size, align) {
+    if let Some(q) = cached(size, align, zero) {
         chunk::unmap(p, size);
         chunk::note_unmapped(size >> g().sc.lg_chunk);
-        if zero {
-            // SAFETY: the cached range is ours, `size` bytes, and holds no object.
-            unsafe { ptr::write_bytes(q, 0, size) };
-        }
         return q;
     }
     let mut moved = 0;

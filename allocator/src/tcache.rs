@@ -350,8 +350,7 @@ pub unsafe fn try_pop(f: Fast, binind: usize, allocated: *mut u64) -> Option<*mu
             *allocated += (*b).usize as u64;
         }
         let t = f.header();
-        (*t).gc_ticks -= 1;
-        if (*t).gc_ticks == 0 {
+        if event_due(t) {
             return Some(gc_step_then(p, t));
         }
         Some(p)
@@ -452,11 +451,7 @@ pub unsafe fn try_push(f: Fast, binind: usize, p: *mut u8, deallocated: *mut u64
         if stats::STATS {
             *deallocated += (*b).usize as u64;
         }
-        let t = f.header();
-        (*t).gc_ticks -= 1;
-        if (*t).gc_ticks == 0 {
-            gc_step(t);
-        }
+        tick(f.header());
         true
     }
 }
@@ -527,12 +522,24 @@ unsafe fn dalloc_miss(t: *mut Tcache, binind: usize, p: *mut u8) {
 /// `t` is the calling thread's live cache.
 #[inline(always)]
 unsafe fn tick(t: *mut Tcache) {
+    // SAFETY: forwarded contract.
+    unsafe {
+        if event_due(t) {
+            gc_step(t);
+        }
+    }
+}
+
+/// Counts one cache event; true when it makes a GC step due.
+///
+/// # Safety
+/// `t` is the calling thread's live cache.
+#[inline(always)]
+unsafe fn event_due(t: *mut Tcache) -> bool {
     // SAFETY: the caller's cache.
     unsafe {
         (*t).gc_ticks -= 1;
-        if (*t).gc_ticks == 0 {
-            gc_step(t);
-        }
+        (*t).gc_ticks == 0
     }
 }
 

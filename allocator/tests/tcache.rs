@@ -169,6 +169,26 @@ fn thread_arena_moves_the_calling_thread() {
     .unwrap();
 }
 
+/// Fills the calling thread's cache for 1024-byte objects, which the GC tests then leave
+/// idle; returns the class's bin and how many it caches.
+fn cache_an_idle_class() -> (usize, u32) {
+    let idle = g().sc.small_bin(1024);
+    let ps: Vec<_> = (0..40).map(|_| malloc(1024)).collect();
+    for p in ps {
+        free(p);
+    }
+    let full = cached(idle);
+    assert!(full > 0);
+    (idle, full)
+}
+
+/// `events` cache events (half allocations, half frees) on 16-byte objects.
+fn events_on_another_class(events: usize) {
+    for _ in 0..events / 2 {
+        free(malloc(16));
+    }
+}
+
 #[test]
 fn gc_shrinks_an_idle_cache() {
     let _serial = SERIAL.lock().unwrap();
@@ -177,20 +197,10 @@ fn gc_shrinks_an_idle_cache() {
         if g().opts.lg_tcache_gc_sweep < 0 {
             return;
         }
-        let idle = g().sc.small_bin(1024);
-        let busy = g().sc.small_bin(16);
-        let ps: Vec<_> = (0..40).map(|_| malloc(1024)).collect();
-        for p in ps {
-            free(p);
-        }
-        let full = cached(idle);
-        assert!(full > 0);
+        let (idle, full) = cache_an_idle_class();
         // Several full sweeps of events on another class, with the idle one untouched.
-        let events = 4usize << g().opts.lg_tcache_gc_sweep;
-        for _ in 0..events / 2 {
-            free(malloc(16));
-        }
-        assert!(cached(busy) > 0);
+        events_on_another_class(4usize << g().opts.lg_tcache_gc_sweep);
+        assert!(cached(g().sc.small_bin(16)) > 0);
         assert!(cached(idle) < full / 2, "idle class shrank from {full} to {}", cached(idle));
     })
     .join()
@@ -559,16 +569,8 @@ fn gc_off_keeps_an_idle_cache() {
     }
     start();
     assert_eq!(g().opts.lg_tcache_gc_sweep, -1, "the child runs under MALLOC_CONF");
-    let idle = g().sc.small_bin(1024);
-    let ps: Vec<_> = (0..40).map(|_| malloc(1024)).collect();
-    for p in ps {
-        free(p);
-    }
-    let full = cached(idle);
-    assert!(full > 0);
+    let (idle, full) = cache_an_idle_class();
     // Four sweeps' worth at the default interval of 2^13 events.
-    for _ in 0..(4usize << 13) / 2 {
-        free(malloc(16));
-    }
+    events_on_another_class(4usize << 13);
     assert_eq!(cached(idle), full, "with the GC off the idle class keeps its objects");
 }
