@@ -8,9 +8,9 @@
 //! page map. Dirty (freed, not yet purged) pages are counted and purged ([`chunk::purge`]:
 //! `madvise`), highest chunks first, under the `opt.lg_dirty_mult` rule, extended by what the
 //! arena is about to reuse, purging only the excess while it churns (see
-//! [`Arena::maybe_purge`]). While the arena churns, the chunk that empties last is kept whole
-//! as the spare, as in 2.2.1; other empty chunks are kept while the dirty allowance has room
-//! and unmapped, oldest first, when it has not.
+//! [`Arena::maybe_purge`]). While the arena churns, a chunk that empties stays in the arena's
+//! runs, its pages purged as any other's; an empty chunk of an arena that does not churn is
+//! kept aside while the dirty allowance has room and unmapped, oldest first, when it has not.
 //!
 //! Locking: [`Arena::lock`] guards everything in [`ArenaState`] and the page maps of the
 //! arena's chunks. Lock order is bin lock, then arena lock. The lock is dropped around mmap,
@@ -63,10 +63,6 @@ pub struct ArenaState {
     /// `next`/`prev` (their dirty pages count in `ndirty`).
     empty_head: *mut ChunkHeader,
     empty_tail: *mut ChunkHeader,
-    /// The chunk that emptied last while the arena churned, kept whole with its pages for the
-    /// next chunk the arena needs, as 2.2.1's `arena->spare`: its pages count as dirty, and a
-    /// purge lets it go only after every other dirty page.
-    spare: *mut ChunkHeader,
     /// Pages recently taken for runs, decayed at every run allocation and free by 1/64 per
     /// thread bound to the arena: the dirty memory the arena's own churn is about to reuse.
     recent_pages: usize,
@@ -107,7 +103,6 @@ impl Arena {
                     runs: FreeRuns::new(g.max_run_pages),
                     empty_head: ptr::null_mut(),
                     empty_tail: ptr::null_mut(),
-                    spare: ptr::null_mut(),
                     recent_pages: 0,
                     to_unmap: ptr::null_mut(),
                     nactive: 0,
@@ -221,7 +216,7 @@ impl Arena {
     }
 
     /// Gives the arena a free chunk for a run of `npages` pages: the newest of its own empty
-    /// ones, or one from the chunk cache or a new mapping, with the lock dropped. A recycled
+    /// ones kept aside, or one from the chunk cache or a new mapping, with the lock dropped. A recycled
     /// chunk keeps resident only the pages the run needs, filed as a dirty run (they hold old
     /// data; calloc zeroes dirty pages); the rest are purged and filed clean, so that an arena
     /// that needs a page does not take on a whole chunk of resident memory.
@@ -233,20 +228,16 @@ impl Arena {
         let hp = g.header_pages;
         // SAFETY: lock held.
         let st = unsafe { self.state() };
-        let spare = if st.spare.is_null() { st.empty_head } else { st.spare };
-        if !spare.is_null() {
-            let c = Chunk(spare);
-            // SAFETY: the spare and the chunks of the empty list are empty chunks of ours, not
-            // attached, whose maps are one dirty run.
+        let empty = st.empty_head;
+        if !empty.is_null() {
+            let c = Chunk(empty);
+            // SAFETY: the chunks of the empty list are empty chunks of ours, not attached,
+            // whose maps are one dirty run.
             unsafe {
                 if !st.runs.attach(c) {
                     return false;
                 }
-                if spare == st.spare {
-                    st.spare = ptr::null_mut();
-                } else {
-                    self.empty_remove(spare);
-                }
+                self.empty_remove(empty);
                 self.avail_insert(c.entry(hp, hp), g.max_run_pages);
             }
             return true;
@@ -457,16 +448,41 @@ impl Arena {
                 (*c.0).nused -= npages;
             }
             if (*c.0).nused == 0 {
-                self.maybe_retire(c);
+                self.maybe_retire(c, npages);
             }
         }
     }
 
-    /// Retires chunk `c` if nothing in it is allocated or held by a purge in progress.
+    /// Retires chunk `c`, which emptied when a run of `npages` pages was freed, unless the
+    /// arena churns: then the chunk stays in the arena's runs, which the churn is about to
+    /// want again, and its dirty pages are purged as any other's. Taken out and put back each
+    /// time the highest chunk drained, it went whole to the chunk cache when the dirty
+    /// allowance was short and came back with its pages purged: on large-block churn, twice
+    /// the page faults and 1.3x the time of keeping it (keeping only the last chunk to
+    /// empty, as 2.2.1's spare, still took 1.3x the faults).
+    ///
+    /// A chunk emptied by a run of more than half its pages is retired all the same: a run
+    /// that size has the chunk to itself, so the chunk is as fit for a huge object, which the
+    /// chunk cache may hand it to, as for the arena (kept in the arena, such chunks cost
+    /// churning huge objects 6-10% more peak RSS).
     ///
     /// # Safety
     /// Arena lock held; `c` is a chunk of this arena with no allocated runs.
-    unsafe fn maybe_retire(&self, c: Chunk) {
+    unsafe fn maybe_retire(&self, c: Chunk, npages: usize) {
+        // SAFETY: lock held (caller).
+        unsafe {
+            if !self.churning() || npages > g().max_run_pages / 2 {
+                self.retire_if_empty(c);
+            }
+        }
+    }
+
+    /// Takes chunk `c` out of the arena's runs into the empty chunks kept aside, if nothing in
+    /// it is allocated or held by a purge in progress.
+    ///
+    /// # Safety
+    /// Arena lock held; `c` is a chunk of this arena, attached.
+    unsafe fn retire_if_empty(&self, c: Chunk) {
         let g = g();
         let hp = g.header_pages;
         // SAFETY: lock held; the walk visits run heads of this chunk only.
@@ -489,36 +505,31 @@ impl Arena {
             self.state().runs.detach(c);
             // An empty chunk is one run, so that it can serve any request when reused; its
             // clean pages are counted dirty from now on (they may be handed out as if they
-            // were, which only costs a memset for calloc). While the arena churns it becomes
-            // the spare; the spare it replaces, and any chunk that empties with no churn,
-            // joins the empty chunks, which the purge lets go first.
-            let churning = self.churning();
+            // were, which only costs a memset for calloc). It joins the empty chunks, which
+            // the purge lets go first.
             let st = self.state();
             st.ndirty += g.max_run_pages - (*c.0).ndirty;
             (*c.0).ndirty = g.max_run_pages;
             (*c.entry(hp, hp)).set(DIRTY, g.max_run_pages);
             (*c.entry(g.sc.chunk_pages - 1, hp)).set(DIRTY, g.max_run_pages);
-            let old = core::mem::replace(&mut st.spare, if churning { c.0 } else { ptr::null_mut() });
-            if !old.is_null() {
-                self.retire_chunk(Chunk(old));
-            }
-            if !churning {
-                self.retire_chunk(c);
-            }
+            self.retire_chunk(c);
         }
     }
 
-    /// Queues the spare chunk, if any, to be unmapped (or cached) when the lock drops.
+    /// Retires every empty chunk still in the arena's runs (they stay there while it churns).
     ///
     /// # Safety
     /// Arena lock held.
-    unsafe fn release_spare(&self) {
-        // SAFETY: lock held; the spare is an empty chunk of ours on no list.
+    unsafe fn retire_empty_chunks(&self) {
+        // SAFETY: lock held; a slot's chunk is attached until retire_if_empty detaches it,
+        // which frees only that slot.
         unsafe {
-            let st = self.state();
-            let c = core::mem::replace(&mut st.spare, ptr::null_mut());
-            if !c.is_null() {
-                self.queue_unmap(c);
+            for slot in 0..self.state().runs.slots() {
+                if let Some(c) = self.state().runs.chunk_in(slot) {
+                    if (*c.0).nused == 0 {
+                        self.retire_if_empty(c);
+                    }
+                }
             }
         }
     }
@@ -590,21 +601,22 @@ impl Arena {
         (nactive >> g.opts.lg_dirty_mult).max(g.sc.chunk_pages)
     }
 
-    /// Purges when dirty pages exceed the manual's limit ([`Arena::manual_limit`]) or what the
-    /// arena recently took for runs (`recent_pages`), if that is greater. The last term keeps
-    /// a program that frees and reallocates big blocks in a steady state from purging pages
-    /// it refaults at once; it decays with every run taken or freed (more slowly the more
-    /// threads share the arena), so after a bulk free the manual's limit applies again within
-    /// a few hundred frees, with no timer.
+    /// Purges when dirty pages exceed the manual's limit ([`Arena::manual_limit`]) or half as
+    /// much again as the arena recently took for runs (`recent_pages`), if that is greater.
+    /// The last term keeps a program that frees and reallocates big blocks in a steady state
+    /// from purging pages it refaults at once; it decays with every run taken or freed (more
+    /// slowly the more threads share the arena), so after a bulk free the manual's limit
+    /// applies again within a few hundred frees, with no timer.
     ///
-    /// How far it purges depends on which term set the limit. While recent churn sets it, only
-    /// the excess goes (often one run, one madvise): every page purged below the churn's own
-    /// need is a page the next allocations fault in again, and purging down to half the limit
-    /// there cost large-block churn 4x the pages purged, 8x the madvise calls and up to 1.5x
-    /// the time. Under the manual's limit it purges down to half of that limit, so that
-    /// madvise calls come in batches rather than one per free. While the churn sets it, the
-    /// spare chunk is left out of the count: it is the chunk the churn is about to want again
-    /// (counting it cost large-block churn 1.2x the time and 1.2x the page faults).
+    /// How far it purges depends on which term set the limit. While recent churn sets it, the
+    /// purge goes down to 7/8 of `recent_pages`: every page purged below the churn's own need
+    /// is a page the next allocations fault in again (purging down to half the limit cost
+    /// large-block churn 4x the pages purged and up to 1.5x the time), but purging only the
+    /// excess over `recent_pages` made one madvise nearly every other free. On two threads
+    /// each madvise interrupts the other CPU to flush its TLB: this band took a quarter of
+    /// the madvise calls for the same page faults, and 1.1-1.3x the speed, at 1.01x the peak
+    /// RSS. Under the manual's limit it purges down to half of that limit, so that madvise
+    /// calls come in batches rather than one per free.
     ///
     /// # Safety
     /// Arena lock held.
@@ -614,11 +626,11 @@ impl Arena {
             return;
         }
         // SAFETY: lock held.
-        let (st, manual, churning) = unsafe { (self.state(), self.manual_limit(), self.churning()) };
-        // SAFETY: lock held.
-        if unsafe { self.counted_dirty(churning) } > manual.max(st.recent_pages) {
+        let (st, manual) = unsafe { (self.state(), self.manual_limit()) };
+        let recent = st.recent_pages;
+        if st.ndirty > manual.max(recent + recent / 2) {
             // SAFETY: lock held.
-            unsafe { self.purge((manual / 2).max(st.recent_pages), churning) };
+            unsafe { self.purge((manual / 2).max(recent - recent / 8)) };
         }
     }
 
@@ -633,39 +645,32 @@ impl Arena {
         g().opts.lg_dirty_mult < 0 || unsafe { self.state().recent_pages > self.manual_limit() }
     }
 
-    /// Dirty pages, the spare chunk's left out if `keep_spare`.
+    /// Purges dirty pages until at most `target` remain. Drops the lock around madvise.
     ///
     /// # Safety
     /// Arena lock held.
-    unsafe fn counted_dirty(&self, keep_spare: bool) -> usize {
-        // SAFETY: lock held.
-        let st = unsafe { self.state() };
-        st.ndirty - if keep_spare && !st.spare.is_null() { g().max_run_pages } else { 0 }
-    }
-
-    /// Purges dirty pages until at most `target` remain, not counting the spare chunk's if
-    /// `keep_spare` (which then stays). Drops the lock around madvise.
-    ///
-    /// # Safety
-    /// Arena lock held.
-    pub unsafe fn purge(&self, target: usize, keep_spare: bool) {
+    pub unsafe fn purge(&self, target: usize) {
         let g = g();
         let hp = g.header_pages;
         // SAFETY: the lock is held whenever state or maps are touched; purge-held runs are
         // marked allocated, so nobody else touches them while the lock is dropped.
         unsafe {
             stats::update(|| self.state().stats.npurge += 1);
-            // Whole empty chunks go first, oldest first: unmapping them is one call each and
-            // leaves no holes.
-            while self.counted_dirty(keep_spare) > target && !self.state().empty_tail.is_null() {
-                let c = self.state().empty_tail;
-                self.empty_remove(c);
-                self.queue_unmap(c);
+            if !self.churning() {
+                self.retire_empty_chunks();
             }
-            while self.counted_dirty(keep_spare) > target {
+            while self.state().ndirty > target {
+                // Whole empty chunks go first, oldest first, those this purge empties too:
+                // unmapping them is one call each and leaves no holes.
+                let c = self.state().empty_tail;
+                if !c.is_null() {
+                    self.empty_remove(c);
+                    self.queue_unmap(c);
+                    continue;
+                }
                 let mut held = [(Chunk(ptr::null_mut()), 0usize, 0usize); PURGE_BATCH];
                 let mut nheld = 0;
-                let mut want = self.counted_dirty(keep_spare) - target;
+                let mut want = self.state().ndirty - target;
                 // The highest chunks first: allocation prefers the lowest, so the highest hold
                 // the pages least likely to be wanted again soon.
                 let mut slot = self.state().runs.slots();
@@ -718,9 +723,6 @@ impl Arena {
                     self.run_dalloc(ch, page, len, false);
                 }
             }
-            if !keep_spare && self.state().ndirty > target {
-                self.release_spare();
-            }
         }
     }
 
@@ -739,29 +741,32 @@ impl Arena {
     }
 
     /// The last thread bound to this arena exited: nothing it allocated recently is about to
-    /// be reused, so the arena forgets its recent churn, lets its spare chunk go and purges
-    /// down to half the manual's limit, as a purge under that limit would.
+    /// be reused, so the arena forgets its recent churn, retires the empty chunks the churn
+    /// kept and purges down to half the manual's limit, as a purge under that limit would.
     pub fn went_idle(&self) {
         self.lock.lock();
         // SAFETY: lock held.
         unsafe {
             self.state().recent_pages = 0;
-            self.release_spare();
             if g().opts.lg_dirty_mult >= 0 {
+                self.retire_empty_chunks();
                 let target = self.manual_limit() / 2;
                 if self.state().ndirty > target {
-                    self.purge(target, false);
+                    self.purge(target);
                 }
             }
         }
         self.unlock();
     }
 
-    /// Purges every dirty page, the spare chunk's included (`arenas.purge`).
+    /// Purges every dirty page and lets every empty chunk go (`arenas.purge`).
     pub fn purge_all(&self) {
         self.lock.lock();
         // SAFETY: lock held.
-        unsafe { self.purge(0, false) };
+        unsafe {
+            self.retire_empty_chunks();
+            self.purge(0);
+        }
         self.unlock();
     }
 
@@ -804,3 +809,7 @@ pub fn get(i: usize) -> Option<&'static Arena> {
     // SAFETY: arenas live in base memory forever once published.
     (!a.is_null()).then(|| unsafe { &*a })
 }
+
+#[cfg(test)]
+mod tests;
+

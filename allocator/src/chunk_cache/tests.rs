@@ -5,7 +5,7 @@ use crate::huge;
 /// tests that empty it (`arenas.purge`) take this lock too.
 pub(crate) static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
-fn start() -> std::sync::MutexGuard<'static, ()> {
+pub(crate) fn start() -> std::sync::MutexGuard<'static, ()> {
     let guard = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     assert!(crate::global::init());
     flush();
@@ -130,7 +130,7 @@ fn a_request_bigger_than_every_cached_range_still_takes_their_pages() {
 }
 
 /// How many of the pages of `[p, p + len)` are resident.
-fn resident_pages(p: *mut u8, len: usize) -> usize {
+pub(crate) fn resident_pages(p: *mut u8, len: usize) -> usize {
     let pages = len >> crate::size_classes::LG_PAGE;
     let mut v = vec![0u8; pages];
     // SAFETY: a page-aligned range of ours and a vector of one byte per page.
@@ -180,14 +180,14 @@ fn huge_objects_freed_for_good_leave_the_cache() {
 }
 
 /// A fresh arena, outside the arena table, so that no other test's objects share it.
-fn private_arena() -> &'static crate::arena::Arena {
+pub(crate) fn private_arena() -> &'static crate::arena::Arena {
     let a = crate::arena::Arena::create(crate::arena::MAX_ARENAS - 1);
     assert!(!a.is_null());
     // SAFETY: arenas live in base memory forever.
     unsafe { &*a }
 }
 
-fn large_free(arena: &crate::arena::Arena, p: *mut u8) {
+pub(crate) fn large_free(arena: &crate::arena::Arena, p: *mut u8) {
     let c = crate::chunk_map::Chunk::containing(p, g().chunk_mask);
     // SAFETY: a live large object of `arena`, freed once.
     unsafe { crate::large::dalloc(arena, c, c.page_of(p)) };
