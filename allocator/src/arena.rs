@@ -31,8 +31,9 @@ use core::sync::atomic::{AtomicUsize, Ordering};
 
 /// Most arenas `opt.narenas` may ask for.
 pub const MAX_ARENAS: usize = 1024;
-/// Runs a purge takes out of the free lists before it drops the lock to madvise them.
-const PURGE_BATCH: usize = 32;
+/// Runs a purge takes out of the free lists before it drops the lock to madvise them, in one
+/// system call where the kernel allows ([`chunk::purge_many`]).
+const PURGE_BATCH: usize = crate::pages::PURGE_MANY;
 
 /// What a run backs.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -723,13 +724,13 @@ impl Arena {
                     break;
                 }
                 self.unlock();
-                let mut nmadvise = 0;
+                let mut ranges = [(ptr::null_mut(), 0); PURGE_BATCH];
                 let mut npurged = 0;
-                for &(ch, page, len) in &held[..nheld] {
-                    chunk::purge(ch.page_addr(page), len << LG_PAGE);
-                    nmadvise += 1;
+                for (r, &(ch, page, len)) in ranges.iter_mut().zip(&held[..nheld]) {
+                    *r = (ch.page_addr(page), len << LG_PAGE);
                     npurged += len;
                 }
+                let nmadvise = chunk::purge_many(&ranges[..nheld]) as u64;
                 self.lock.lock();
                 stats::update(|| {
                     let st = self.state();

@@ -109,6 +109,29 @@ pub fn purge(p: *mut u8, size: usize) {
     pages::purge(p, size);
 }
 
+/// Gives the physical memory behind each range `(p, size)` of free chunk pages back, as
+/// [`purge`] does, in as few system calls as the kernel allows ([`pages::purge_many`]; at most
+/// [`pages::PURGE_MANY`] ranges). Returns the calls made.
+pub fn purge_many(ranges: &[(*mut u8, usize)]) -> usize {
+    #[cfg(feature = "swap")]
+    if ranges.iter().any(|&(p, _)| swap::contains(p)) {
+        let mut rest = [(core::ptr::null_mut(), 0); pages::PURGE_MANY];
+        let mut n = 0;
+        let mut calls = 0;
+        for &(p, size) in ranges {
+            if swap::contains(p) {
+                swap::zero(p as usize, size);
+                calls += 1;
+            } else {
+                rest[n] = (p, size);
+                n += 1;
+            }
+        }
+        return calls + pages::purge_many(&rest[..n]);
+    }
+    pages::purge_many(ranges)
+}
+
 /// Extends the range `[p, p + old)` (from [`alloc`]) to `new` bytes where it lies, if the
 /// space after it is free in the same source. The new pages read as zero.
 pub fn grow_in_place(p: *mut u8, old: usize, new: usize) -> bool {
