@@ -639,17 +639,28 @@ impl Arena {
     /// # Safety
     /// Arena lock held.
     pub unsafe fn maybe_purge(&self) {
-        let g = g();
-        if g.opts.lg_dirty_mult < 0 {
-            return;
-        }
         // SAFETY: lock held.
-        let (st, manual) = unsafe { (self.state(), self.manual_limit()) };
-        let recent = st.recent_pages;
-        if st.ndirty > manual.max(recent + recent / 2) {
+        if unsafe { self.purge_due() } {
+            // SAFETY: lock held; lg_dirty_mult >= 0 (purge_due).
+            let (recent, manual) = unsafe { (self.state().recent_pages, self.manual_limit()) };
             // SAFETY: lock held.
             unsafe { self.purge((manual / 2).max(recent - recent / 8)) };
         }
+    }
+
+    /// Whether [`Arena::maybe_purge`] would purge now: dirty pages past the manual's limit, or
+    /// past half as much again as the recent churn if that is more.
+    ///
+    /// # Safety
+    /// Arena lock held.
+    #[inline]
+    pub unsafe fn purge_due(&self) -> bool {
+        if g().opts.lg_dirty_mult < 0 {
+            return false;
+        }
+        // SAFETY: lock held (caller); manual_limit with lg_dirty_mult >= 0.
+        let (st, manual) = unsafe { (self.state(), self.manual_limit()) };
+        st.ndirty > manual.max(st.recent_pages + st.recent_pages / 2)
     }
 
     /// Whether the arena's recent churn sets its dirty limit rather than the manual's rule

@@ -615,7 +615,7 @@ pub unsafe fn flush(t: *mut Tcache, binind: usize, keep: usize) {
                 let b = arena.bin(binind).locked();
                 let deferred = b.dalloc_batch_locked(arena, objs, left);
                 stats::update(|| b.stats.nflushes += 1);
-                arena.bin(binind).lock.unlock();
+                arena.bin(binind).unlock_and_purge(arena);
                 deferred
             } else {
                 let mut deferred = 0;

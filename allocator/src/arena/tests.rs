@@ -165,3 +165,31 @@ fn a_churning_arena_purges_down_to_seven_eighths_of_its_recent_churn() {
     arena.purge_all();
     crate::chunk_cache::flush();
 }
+
+/// Small regions freed one by one empty their runs into the arena: the purge that their dirty
+/// pages call for runs once the bin lock is released, and none is lost.
+#[test]
+fn runs_emptied_by_small_frees_are_purged_once_the_bin_lock_is_released() {
+    let _g = start();
+    let arena = private_arena();
+    let binind = g().sc.nbins - 1;
+    let run_pages = g().sc.bins[binind].run_pages as usize;
+    let nregs = g().sc.bins[binind].nregs as usize;
+    // Runs of three chunks' worth of pages: more than the manual's limit of one.
+    let n = 3 * g().max_run_pages / run_pages * nregs;
+    let regions: Vec<*mut u8> = (0..n).map(|_| crate::bin::malloc_small(arena, binind)).collect();
+    assert!(regions.iter().all(|p| !p.is_null()));
+    for &p in &regions {
+        let c = crate::chunk_map::Chunk::containing(p, g().chunk_mask);
+        // SAFETY: a live small region of the test's arena, freed once.
+        unsafe { crate::bin::dalloc_small(c, c.page_of(p), p) };
+    }
+    // SAFETY: the test's private arena, used by this thread alone.
+    unsafe {
+        assert!(arena.state().stats.npurge > 0, "the frees purged");
+        assert!(!arena.purge_due(), "no purge is left due: {} dirty", arena.state().ndirty);
+        assert!(!arena.bin(binind).locked().purge_due);
+    }
+    arena.purge_all();
+    crate::chunk_cache::flush();
+}
