@@ -273,9 +273,9 @@ impl FreeRuns {
         self.first_fit_in(1, npages).or_else(|| self.first_fit_in(0, npages))
     }
 
-    /// [`FreeRuns::first_fit`] among the runs of `set`.
+    /// [`FreeRuns::first_fit`] among the runs of `set`: 1 dirty, 0 clean.
     #[inline]
-    fn first_fit_in(&mut self, set: usize, npages: usize) -> Option<(*mut MapEntry, usize)> {
+    pub fn first_fit_in(&mut self, set: usize, npages: usize) -> Option<(*mut MapEntry, usize)> {
         while let Some(i) = self.leftmost(set, npages) {
             // SAFETY: a slot with a non-zero bound is allocated.
             let s = unsafe { *self.slots.add(i) };
