@@ -23,6 +23,16 @@ fn kept_aside(arena: &Arena) -> usize {
     n
 }
 
+/// Frees the test's remaining large objects, then lets the arena's memory and the chunk
+/// cache go, for the next test.
+fn free_all_and_finish(arena: &Arena, blocks: impl IntoIterator<Item = *mut u8>) {
+    for p in blocks {
+        large_free(arena, p);
+    }
+    arena.purge_all();
+    crate::chunk_cache::flush();
+}
+
 fn malloc(arena: &Arena, size: usize) -> *mut u8 {
     let p = crate::large::malloc(arena, size, false);
     assert!(!p.is_null());
@@ -82,11 +92,7 @@ fn a_chunk_emptied_by_a_run_of_more_than_half_of_it_is_kept_aside() {
     assert_eq!(attached(arena), 3);
     large_free(arena, big);
     assert_eq!((attached(arena), kept_aside(arena)), (2, 1), "its chunk left the runs");
-    for p in small {
-        large_free(arena, p);
-    }
-    arena.purge_all();
-    crate::chunk_cache::flush();
+    free_all_and_finish(arena, small);
 }
 
 #[test]
@@ -120,9 +126,7 @@ fn a_chunk_that_empties_with_no_churn_is_kept_aside_and_reused_whole() {
     let q = malloc(arena, 8 * PAGE);
     assert_eq!(q as usize & !g().chunk_mask, p as usize & !g().chunk_mask, "the same chunk serves again");
     assert_eq!((attached(arena), kept_aside(arena)), (1, 0));
-    large_free(arena, q);
-    arena.purge_all();
-    crate::chunk_cache::flush();
+    free_all_and_finish(arena, [q]);
 }
 
 /// Big blocks of random sizes replaced at random: after every free the dirty pages are within
@@ -160,11 +164,7 @@ fn a_churning_arena_purges_down_to_seven_eighths_of_its_recent_churn() {
         held[i] = malloc(arena, size(next(241)));
     }
     assert!(purges > 10, "the churn purged {purges} times");
-    for p in held {
-        large_free(arena, p);
-    }
-    arena.purge_all();
-    crate::chunk_cache::flush();
+    free_all_and_finish(arena, held);
 }
 
 /// Small regions freed one by one empty their runs into the arena: the purge that their dirty
