@@ -229,18 +229,28 @@ fn the_prefixed_library_is_measured_through_its_prefix() {
 }
 
 /// A reader that closes the pipe early ends jemctl quietly by SIGPIPE, as it would `cat`,
-/// instead of a panic about a failed print.
+/// instead of a panic about a failed print. The pipe's read end is closed before jemctl
+/// starts, so that its first write meets it closed (closed after the start, the pipe could
+/// take the whole listing first).
 #[test]
 fn a_closed_pipe_ends_jemctl_quietly() {
+    use std::os::fd::{FromRawFd, OwnedFd};
     use std::os::unix::process::ExitStatusExt;
     use std::process::Stdio;
-    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("jemctl"))
+    let mut fds = [0; 2];
+    // SAFETY: pipe writes two new descriptors into the array.
+    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+    // SAFETY: both descriptors are new and ours; each is closed or owned once.
+    let write_end = unsafe {
+        libc::close(fds[0]);
+        OwnedFd::from_raw_fd(fds[1])
+    };
+    let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("jemctl"))
         .arg("workloads")
-        .stdout(Stdio::piped())
+        .stdout(Stdio::from(write_end))
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    drop(child.stdout.take());
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!stderr.contains("panicked"), "{stderr}");
