@@ -200,8 +200,12 @@ mod tests {
 
     /// The byte each page holds at its start and end, or 0xff where they differ.
     fn pages_of(p: *mut u8, pages: usize) -> Vec<u8> {
-        // SAFETY: pages of a live mapping of the test.
-        (0..pages).map(|i| unsafe { if *p.add(i * PAGE) == *p.add(i * PAGE + PAGE - 1) { *p.add(i * PAGE) } else { 0xff } }).collect()
+        let page = |i: usize| {
+            // SAFETY: page i of a live mapping of the test.
+            let (first, last) = unsafe { (*p.add(i * PAGE), *p.add(i * PAGE + PAGE - 1)) };
+            if first == last { first } else { 0xff }
+        };
+        (0..pages).map(page).collect()
     }
 
     #[test]
