@@ -22,7 +22,7 @@ use crate::chunk_cache;
 use crate::chunk_map::{Chunk, ChunkHeader, MapEntry, ALLOCATED, DIRTY, LARGE, SMALL};
 use crate::global::g;
 use crate::mutex::RawMutex;
-use crate::free_runs::FreeRuns;
+use crate::free_runs::{FreeRuns, CLEAN_RUNS, DIRTY_RUNS};
 use crate::size_classes::LG_PAGE;
 use crate::stats::{self, ArenaStats, LargeStats};
 use core::cell::UnsafeCell;
@@ -64,6 +64,10 @@ pub struct ArenaState {
     /// `next`/`prev` (their dirty pages count in `ndirty`).
     empty_head: *mut ChunkHeader,
     empty_tail: *mut ChunkHeader,
+    /// Chunks in `runs` with no run in use: those a churning arena kept when they emptied, and
+    /// one just attached for a run. [`Arena::merge_an_empty_chunk`] looks for none while
+    /// there are none.
+    idle_chunks: usize,
     /// Pages recently taken for runs, decayed at every run allocation and free by 1/64 per
     /// thread bound to the arena: the dirty memory the arena's own churn is about to reuse.
     recent_pages: usize,
@@ -104,6 +108,7 @@ impl Arena {
                     runs: FreeRuns::new(g.max_run_pages),
                     empty_head: ptr::null_mut(),
                     empty_tail: ptr::null_mut(),
+                    idle_chunks: 0,
                     recent_pages: 0,
                     to_unmap: ptr::null_mut(),
                     nactive: 0,
@@ -200,13 +205,11 @@ impl Arena {
         loop {
             // SAFETY: lock held (caller).
             let fit = unsafe {
-                let runs = &mut self.state().runs;
-                match runs.first_fit_in(1, npages) {
-                    Some(fit) => Some(fit),
-                    None if self.merge_an_empty_chunk() => self.state().runs.first_fit_in(1, npages),
-                    None => None,
+                let mut fit = self.state().runs.first_fit_in(DIRTY_RUNS, npages);
+                if fit.is_none() && self.merge_an_empty_chunk() {
+                    fit = self.state().runs.first_fit_in(DIRTY_RUNS, npages);
                 }
-                .or_else(|| self.state().runs.first_fit_in(0, npages))
+                fit.or_else(|| self.state().runs.first_fit_in(CLEAN_RUNS, npages))
             };
             if let Some((e, len)) = fit {
                 // SAFETY: e heads a filed free run of `len` pages.
@@ -247,6 +250,7 @@ impl Arena {
                     return false;
                 }
                 self.empty_remove(empty);
+                st.idle_chunks += 1;
                 self.avail_insert(c.entry(hp, hp), g.max_run_pages);
             }
             return true;
@@ -279,6 +283,7 @@ impl Arena {
                 return false;
             }
             st.stats.mapped += g.sc.chunk_size;
+            st.idle_chunks += 1;
             let dirty = if zeroed { 0 } else { keep };
             if dirty > 0 {
                 st.ndirty += dirty;
@@ -331,6 +336,9 @@ impl Arena {
             let st = self.state();
             st.ndirty -= dirty_taken;
             (*c.0).ndirty -= dirty_taken;
+            if (*c.0).nused == 0 {
+                st.idle_chunks -= 1;
+            }
             (*c.0).nused += npages;
             st.recent_pages = st.recent_pages - self.recent_decay(st.recent_pages) + npages;
             self.add_active(npages as isize);
@@ -455,6 +463,9 @@ impl Arena {
             self.file_free_run(c, start, len, flag);
             if dirty {
                 (*c.0).nused -= npages;
+                if (*c.0).nused == 0 {
+                    self.state().idle_chunks += 1;
+                }
             }
             if (*c.0).nused == 0 {
                 self.maybe_retire(c, npages);
@@ -497,6 +508,7 @@ impl Arena {
         unsafe {
             if self.merge_if_empty(c) {
                 self.state().runs.detach(c);
+                self.state().idle_chunks -= 1;
                 self.retire_chunk(c);
             }
         }
@@ -555,6 +567,9 @@ impl Arena {
         let max = g().max_run_pages;
         // SAFETY: lock held; slots hold attached chunks of this arena.
         unsafe {
+            if self.state().idle_chunks == 0 {
+                return false;
+            }
             for slot in 0..self.state().runs.slots() {
                 let Some(c) = self.state().runs.chunk_in(slot) else { continue };
                 if (*c.0).nused == 0 && (*c.0).ndirty > 0 && (*c.0).ndirty < max && self.merge_if_empty(c) {

@@ -30,6 +30,10 @@
 use crate::chunk_map::{Chunk, ChunkHeader, MapEntry};
 use core::ptr;
 
+/// The set of clean runs, for [`FreeRuns::first_fit_in`].
+pub const CLEAN_RUNS: usize = 0;
+/// The set of dirty runs.
+pub const DIRTY_RUNS: usize = 1;
 /// Run lengths up to this many pages have a class each.
 const EXACT: usize = 7;
 /// From runs of 2^COARSE pages up, one class per doubling.
@@ -270,10 +274,10 @@ impl FreeRuns {
     /// in it from the smallest class that holds a fit.
     #[inline]
     pub fn first_fit(&mut self, npages: usize) -> Option<(*mut MapEntry, usize)> {
-        self.first_fit_in(1, npages).or_else(|| self.first_fit_in(0, npages))
+        self.first_fit_in(DIRTY_RUNS, npages).or_else(|| self.first_fit_in(CLEAN_RUNS, npages))
     }
 
-    /// [`FreeRuns::first_fit`] among the runs of `set`: 1 dirty, 0 clean.
+    /// [`FreeRuns::first_fit`] among the runs of `set` ([`DIRTY_RUNS`] or [`CLEAN_RUNS`]).
     #[inline]
     pub fn first_fit_in(&mut self, set: usize, npages: usize) -> Option<(*mut MapEntry, usize)> {
         while let Some(i) = self.leftmost(set, npages) {

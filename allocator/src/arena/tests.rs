@@ -9,6 +9,14 @@ fn attached(arena: &Arena) -> usize {
     (0..runs.slots()).filter(|&i| runs.chunk_in(i).is_some()).count()
 }
 
+/// Chunks in the arena's runs with no run in use, counted from their maps' owners: what
+/// `idle_chunks` must say.
+fn idle(arena: &Arena) -> usize {
+    // SAFETY: the test's private arena; attached chunks' headers are live.
+    let runs = unsafe { &arena.state().runs };
+    (0..runs.slots()).filter_map(|i| runs.chunk_in(i)).filter(|c| unsafe { (*c.0).nused } == 0).count()
+}
+
 /// Empty chunks kept aside.
 fn kept_aside(arena: &Arena) -> usize {
     let mut n = 0;
@@ -62,6 +70,8 @@ fn a_chunk_that_empties_while_the_arena_churns_stays_with_its_pages() {
     }
     assert_eq!((attached(arena), kept_aside(arena)), (2, 0), "the emptied chunk stays in the runs");
     // SAFETY: the test's private arena.
+    assert_eq!((unsafe { arena.state().idle_chunks }, idle(arena)), (1, 1));
+    // SAFETY: the test's private arena.
     assert_eq!(unsafe { arena.state().ndirty }, 4 * quarter() / PAGE, "its freed pages count as dirty, no others");
     for &p in &blocks[4..] {
         assert_eq!(resident_pages(p, quarter()), quarter() / PAGE, "and were not purged");
@@ -106,6 +116,8 @@ fn an_arena_that_goes_idle_lets_go_of_the_empty_chunks_its_churn_kept() {
     assert_eq!((attached(arena), kept_aside(arena)), (3, 0), "a churning arena keeps its emptied chunks in its runs");
     arena.went_idle();
     assert_eq!((attached(arena), kept_aside(arena)), (0, 0), "all three left the arena");
+    // SAFETY: the test's private arena.
+    assert_eq!(unsafe { arena.state().idle_chunks }, 0);
     // SAFETY: the test's private arena.
     unsafe {
         assert_eq!(arena.state().ndirty, 0);
@@ -162,6 +174,8 @@ fn a_churning_arena_purges_down_to_seven_eighths_of_its_recent_churn() {
             assert!(st.ndirty + g().max_run_pages >= floor, "a purge went below the band: {} of {recent}", st.ndirty);
         }
         held[i] = malloc(arena, size(next(241)));
+        // SAFETY: as above.
+        assert_eq!(unsafe { arena.state().idle_chunks }, idle(arena));
     }
     assert!(purges > 10, "the churn purged {purges} times");
     free_all_and_finish(arena, held);
