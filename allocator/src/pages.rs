@@ -95,11 +95,10 @@ static VECTORED: core::sync::atomic::AtomicU8 = core::sync::atomic::AtomicU8::ne
 /// process runs on once per range. Returns the system calls made. `errno` is left as it was.
 pub fn purge_many(ranges: &[(*mut u8, usize)]) -> usize {
     use core::sync::atomic::Ordering;
+    let saved = errno();
     let mut done = 0;
     let mut calls = 0;
     if ranges.len() > 1 && VECTORED.load(Ordering::Relaxed) != 2 {
-        // SAFETY: errno is the calling thread's.
-        let saved = unsafe { *libc::__errno_location() };
         let mut iov = [libc::iovec { iov_base: ptr::null_mut(), iov_len: 0 }; PURGE_MANY];
         while done < ranges.len() {
             let n = (ranges.len() - done).min(PURGE_MANY);
@@ -123,16 +122,17 @@ pub fn purge_many(ranges: &[(*mut u8, usize)]) -> usize {
                 }
                 break;
             }
-            VECTORED.store(1, Ordering::Relaxed);
+            if VECTORED.load(Ordering::Relaxed) == 0 {
+                VECTORED.store(1, Ordering::Relaxed);
+            }
             done += n;
         }
-        // SAFETY: as above.
-        unsafe { *libc::__errno_location() = saved };
     }
     for &(addr, size) in &ranges[done..] {
         purge(addr, size);
         calls += 1;
     }
+    set_errno(saved);
     calls
 }
 
@@ -152,6 +152,13 @@ pub fn remap_to(old: *mut u8, old_size: usize, new: *mut u8, new_size: usize) ->
         libc::mremap(old.cast(), old_size, new_size, libc::MREMAP_MAYMOVE | libc::MREMAP_FIXED, new.cast::<libc::c_void>())
     };
     p != libc::MAP_FAILED
+}
+
+/// The calling thread's `errno`.
+#[inline]
+pub fn errno() -> i32 {
+    // SAFETY: __errno_location returns the calling thread's errno slot.
+    unsafe { *libc::__errno_location() }
 }
 
 /// Sets the calling thread's `errno`.
@@ -214,8 +221,7 @@ mod tests {
         set_errno(1234);
         let ranges = [(p, PAGE), (p.wrapping_add(2 * PAGE), 2 * PAGE), (p.wrapping_add(7 * PAGE), PAGE)];
         let calls = purge_many(&ranges);
-        // SAFETY: errno is this thread's.
-        assert_eq!(unsafe { *libc::__errno_location() }, 1234);
+        assert_eq!(errno(), 1234);
         assert!(calls == 1 || calls == ranges.len(), "{calls} calls");
         assert_eq!(pages_of(p, 8), [0, 2, 0, 0, 5, 6, 7, 0]);
         unmap(p, 8 * PAGE);

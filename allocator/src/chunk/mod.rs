@@ -113,6 +113,7 @@ pub fn purge(p: *mut u8, size: usize) {
 /// [`purge`] does, in as few system calls as the kernel allows ([`pages::purge_many`]; at most
 /// [`pages::PURGE_MANY`] ranges). Returns the calls made.
 pub fn purge_many(ranges: &[(*mut u8, usize)]) -> usize {
+    debug_assert!(ranges.len() <= pages::PURGE_MANY);
     #[cfg(feature = "swap")]
     if ranges.iter().any(|&(p, _)| swap::contains(p)) {
         let mut rest = [(core::ptr::null_mut(), 0); pages::PURGE_MANY];

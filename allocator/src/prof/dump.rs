@@ -20,6 +20,7 @@
 use super::ctx;
 use crate::message::MessageBuf;
 use crate::mutex::Mutex;
+use crate::pages::errno;
 use core::ffi::{c_char, CStr};
 use core::fmt::{self, Write};
 use core::sync::atomic::Ordering;
@@ -269,10 +270,6 @@ pub fn dump(path: &CStr, leakcheck: bool, quiet: bool) -> Result<Totals, Failed>
     Ok(totals)
 }
 
-fn errno() -> i32 {
-    // SAFETY: the calling thread's errno slot.
-    unsafe { *libc::__errno_location() }
-}
 
 fn abort_if_asked() {
     if crate::global::g().opts.abort {
