@@ -14,7 +14,7 @@
 //!
 //! Entry points: [`FreeRuns::attach`] and [`FreeRuns::detach`] (a chunk joins or leaves the
 //! arena's runs), [`FreeRuns::insert`] and [`FreeRuns::remove`] (a free run),
-//! [`FreeRuns::first_fit`].
+//! [`FreeRuns::first_fit_in`] (the arena asks the dirty set first, then the clean one).
 //!
 //! Structure: each chunk takes the lowest free slot when it joins. A slot keeps its chunk's
 //! free runs in lists by size class (exact up to seven pages, then four classes per doubling
@@ -269,15 +269,16 @@ impl FreeRuns {
         }
     }
 
-    /// The head of a free run of at least `npages` pages and its length: a dirty run if one
-    /// fits, else a clean one; of those, one from the lowest-numbered chunk that has one, and
-    /// in it from the smallest class that holds a fit.
-    #[inline]
+    /// A dirty run if one fits, else a clean one, as the arena takes them (with a merge of an
+    /// empty chunk between the two: `Arena::run_alloc`); for the tests.
+    #[cfg(test)]
     pub fn first_fit(&mut self, npages: usize) -> Option<(*mut MapEntry, usize)> {
         self.first_fit_in(DIRTY_RUNS, npages).or_else(|| self.first_fit_in(CLEAN_RUNS, npages))
     }
 
-    /// [`FreeRuns::first_fit`] among the runs of `set` ([`DIRTY_RUNS`] or [`CLEAN_RUNS`]).
+    /// The head of a free run of `set` ([`DIRTY_RUNS`] or [`CLEAN_RUNS`]) of at least `npages`
+    /// pages and its length: one from the lowest-numbered chunk that has one, and in it from
+    /// the smallest class that holds a fit.
     #[inline]
     pub fn first_fit_in(&mut self, set: usize, npages: usize) -> Option<(*mut MapEntry, usize)> {
         while let Some(i) = self.leftmost(set, npages) {
