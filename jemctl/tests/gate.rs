@@ -136,7 +136,9 @@ fn an_unchanged_allocator_passes_and_a_slower_one_fails_saying_where() {
         .stdout(predicate::str::contains("passed"));
     let report: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     assert_eq!(report["passed"], true);
-    assert_eq!(report["rows"][0]["verdict"], "ok");
+    // Noise beyond the tolerance the other way reads as an improvement, which passes too.
+    let verdict = report["rows"][0]["verdict"].as_str();
+    assert!(matches!(verdict, Some("ok" | "improved")), "{verdict:?}");
 
     let slow = slow_so().display().to_string();
     let markdown = dir.join("fail.md");
