@@ -432,10 +432,24 @@ fn too_big(size: usize) -> bool {
 /// None beyond C's `malloc`.
 #[inline]
 pub unsafe extern "C" fn malloc(size: usize) -> *mut c_void {
+    match pop_small(size) {
+        Some((p, _)) => p.cast(),
+        // SAFETY: same contract.
+        None => unsafe { malloc_slow(size) },
+    }
+}
+
+/// The allocation fast path: an object of `size` bytes from the calling thread's cache, with
+/// its usable size, if `size` is small (1..=SMALL_MAX) and the cache holds one of its class.
+/// None otherwise, and always where the fast paths are off (the thread's cache is then
+/// `Fast::NONE`, on which every pop misses): the caller takes its general path.
+#[inline(always)]
+fn pop_small(size: usize) -> Option<(*mut u8, usize)> {
     let s = thread::state();
     // SAFETY: the thread's own state. A size in 1..=SMALL_MAX has a size2bin entry naming a
     // bin below nbins, and every cache, Fast::NONE too, has that many bins; before start-up
-    // the table reads as zeros, naming bin 0, where Fast::NONE misses.
+    // the table reads as zeros, naming bin 0, where Fast::NONE misses. A pop that succeeds
+    // came from a live cache, whose bin holds the class size.
     unsafe {
         let m = size.wrapping_sub(1);
         if m < SMALL_MAX {
@@ -443,10 +457,10 @@ pub unsafe extern "C" fn malloc(size: usize) -> *mut c_void {
             let binind = *g().sc.size2bin.get_unchecked((m >> 3) + 1) as usize;
             let t = (*s).fast_tcache;
             if let Some(p) = tcache::try_pop(t, binind, &raw mut (*s).allocated) {
-                return p.cast();
+                return Some((p, t.usize(binind)));
             }
         }
-        malloc_slow(size)
+        None
     }
 }
 
@@ -551,6 +565,18 @@ unsafe fn malloc_slow(size: usize) -> *mut c_void {
 /// # Safety
 /// None beyond C's `calloc`.
 pub unsafe extern "C" fn calloc(num: usize, size: usize) -> *mut c_void {
+    if let Some((p, usize_)) = num.checked_mul(size).and_then(pop_small) {
+        // SAFETY: a fresh object of usize_ bytes. The whole region is zeroed, as the general
+        // path does, since malloc_usable_size promises it all.
+        unsafe { ptr::write_bytes(p, 0, usize_) };
+        return p.cast();
+    }
+    calloc_slow(num, size)
+}
+
+#[cold]
+#[inline(never)]
+fn calloc_slow(num: usize, size: usize) -> *mut c_void {
     if !init() {
         pages::set_errno(libc::ENOMEM);
         return ptr::null_mut();
@@ -612,8 +638,16 @@ fn aligned(out: &mut *mut c_void, alignment: usize, size: usize, min_align: usiz
 /// # Safety
 /// `memptr` is writable.
 pub unsafe extern "C" fn posix_memalign(memptr: *mut *mut c_void, alignment: usize, size: usize) -> c_int {
+    let min_align = core::mem::size_of::<*mut c_void>();
+    if alignment >= min_align {
+        if let Some(p) = pop_small_aligned(alignment, size) {
+            // SAFETY: the caller passes a writable pointer.
+            unsafe { *memptr = p.cast() };
+            return 0;
+        }
+    }
     let mut p = ptr::null_mut();
-    let r = aligned(&mut p, alignment, size, core::mem::size_of::<*mut c_void>(), "posix_memalign");
+    let r = aligned(&mut p, alignment, size, min_align, "posix_memalign");
     if r == 0 {
         // SAFETY: the caller passes a writable pointer.
         unsafe { *memptr = p };
@@ -621,7 +655,24 @@ pub unsafe extern "C" fn posix_memalign(memptr: *mut *mut c_void, alignment: usi
     r
 }
 
+/// The allocation fast path for an alignment of at most the quantum (power of two or not:
+/// others miss): the size rounded up to a multiple of the alignment (and of 8, the least any
+/// aligned request gets) names a class whose regions all have that alignment, as
+/// `SizeClasses::aligned_usable_size` finds on the general path.
+#[inline(always)]
+fn pop_small_aligned(alignment: usize, size: usize) -> Option<*mut u8> {
+    if !alignment.is_power_of_two() || alignment > crate::size_classes::QUANTUM || size.wrapping_sub(1) >= SMALL_MAX {
+        return None;
+    }
+    // At most SMALL_MAX, a multiple of the quantum, after rounding.
+    let mask = alignment.max(8) - 1;
+    pop_small((size + mask) & !mask).map(|(p, _)| p)
+}
+
 fn aligned_or_errno(alignment: usize, size: usize, what: &str) -> *mut c_void {
+    if let Some(p) = pop_small_aligned(alignment, size) {
+        return p.cast();
+    }
     let mut p = ptr::null_mut();
     match aligned(&mut p, alignment, size, 1, what) {
         0 => p,
