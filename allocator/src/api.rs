@@ -655,16 +655,16 @@ pub unsafe extern "C" fn posix_memalign(memptr: *mut *mut c_void, alignment: usi
     r
 }
 
-/// The allocation fast path for an alignment of at most the quantum (power of two or not:
-/// others miss): the size rounded up to a multiple of the alignment (and of 8, the least any
-/// aligned request gets) names a class whose regions all have that alignment, as
+/// The allocation fast path for an alignment of at most a page (a power of two; others miss):
+/// the size rounded up to a multiple of the alignment (and of 8, the least any aligned request
+/// gets), if still small, names a class whose regions all have that alignment, as
 /// `SizeClasses::aligned_usable_size` finds on the general path.
 #[inline(always)]
 fn pop_small_aligned(alignment: usize, size: usize) -> Option<*mut u8> {
-    if !alignment.is_power_of_two() || alignment > crate::size_classes::QUANTUM || size.wrapping_sub(1) >= SMALL_MAX {
+    if !alignment.is_power_of_two() || alignment > PAGE || size.wrapping_sub(1) >= SMALL_MAX {
         return None;
     }
-    // At most SMALL_MAX, a multiple of the quantum, after rounding.
+    // Below SMALL_MAX + PAGE: no overflow; pop_small misses when it is no longer small.
     let mask = alignment.max(8) - 1;
     pop_small((size + mask) & !mask).map(|(p, _)| p)
 }
