@@ -30,8 +30,11 @@ use core::sync::atomic::{AtomicUsize, Ordering};
 const NSLOTS_SMALL_MAX: usize = 200;
 /// Fewest slots a small class gets, so classes with one or two regions per run still batch.
 const NSLOTS_SMALL_MIN: usize = 8;
-/// Objects each large class keeps (jemalloc's `TCACHE_NSLOTS_LARGE`).
+/// Objects each large class keeps at least (jemalloc's `TCACHE_NSLOTS_LARGE`).
 const NSLOTS_LARGE: usize = 20;
+/// Bytes a large class's slots hold, for the smallest large classes, which have more than
+/// `NSLOTS_LARGE` of them (64 of one page, 32 of two, 21 of three).
+const LARGE_SLOT_BYTES: usize = 256 << 10;
 
 /// One size class of a thread's cache.
 ///
@@ -66,6 +69,11 @@ impl TcacheBin {
     pub fn ncached(&self) -> usize {
         // SAFETY: top and avail point into the same stack, top at or above avail.
         unsafe { self.top.offset_from(self.avail()) as usize }
+    }
+
+    /// Objects the bin can hold.
+    pub fn ncached_max(&self) -> usize {
+        self.ncached_max as usize
     }
 
     /// The bottom of the stack.
@@ -112,7 +120,8 @@ fn slots(binind: usize) -> usize {
     if binind < g.sc.nbins {
         (2 * g.sc.bins[binind].nregs as usize).clamp(NSLOTS_SMALL_MIN, NSLOTS_SMALL_MAX)
     } else {
-        NSLOTS_LARGE
+        let pages = binind - g.sc.nbins + 1;
+        NSLOTS_LARGE.max((LARGE_SLOT_BYTES >> LG_PAGE) / pages)
     }
 }
 

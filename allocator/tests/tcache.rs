@@ -406,6 +406,49 @@ fn cached_large_requests_reach_the_lrun_statistics() {
     assert!(l1 - l0 >= want, "large.nrequests moved by {}", l1 - l0);
 }
 
+/// The smallest large classes keep more objects than jemalloc's 20 (256 KiB of each class, at
+/// least 20): a thread that churns a batch of 30 two-page objects, which 20 slots would flush
+/// half of at every round, takes them all from its cache after the first round.
+#[test]
+#[cfg(feature = "stats")]
+fn a_batch_of_small_large_objects_stays_cached() {
+    use jemalloc_rs::ctl::typed::{arenas, epoch, stats};
+    let _serial = SERIAL.lock().unwrap();
+    start();
+    let page = jemalloc_rs::size_classes::PAGE;
+    let lclass = |pages: usize| g().sc.nbins + pages - 1;
+    std::thread::spawn(move || {
+        start();
+        let t = thread::tcache();
+        for (pages, slots) in [(1, 64), (2, 32), (3, 21), (4, 20), (8, 20)] {
+            // SAFETY: the calling thread's own cache; every class up to 32 KiB is cached.
+            let ncached_max = unsafe { (*Tcache::bin(t, lclass(pages))).ncached_max() };
+            assert_eq!(ncached_max, slots, "slots of the {pages}-page class");
+        }
+    })
+    .join()
+    .unwrap();
+    const BATCH: usize = 30;
+    const ROUNDS: u64 = 100;
+    let nmalloc = || {
+        epoch::advance().unwrap();
+        stats::arenas::lruns::nmalloc(arenas::narenas::read().unwrap() as usize, 1).unwrap()
+    };
+    let before = nmalloc();
+    std::thread::spawn(move || {
+        for _ in 0..ROUNDS {
+            let ps: Vec<_> = (0..BATCH).map(|_| malloc(2 * page)).collect();
+            for p in ps {
+                free(p);
+            }
+        }
+    })
+    .join()
+    .unwrap();
+    let from_arena = nmalloc() - before;
+    assert!(from_arena < 2 * BATCH as u64, "{from_arena} of {} allocations came from the arena", ROUNDS * BATCH as u64);
+}
+
 /// Fills take regions a bitmap word at a time, across runs and across the words of a run (bin
 /// 0's runs have 4028 regions, 63 words), and flushes count their objects once per batch: a
 /// thread that holds thousands of objects of one class gets distinct, class-aligned regions,
