@@ -10,7 +10,8 @@
 //! `munmap` for every block.
 //!
 //! Entry points: [`take`] (a cached range for a new huge object), [`take_pages`] (cached ranges,
-//! or the front of one, whose pages a caller moves into a fresh mapping with `mremap`), [`put`] (a freed huge
+//! or the front of one, whose pages a caller moves into a fresh mapping with `mremap`),
+//! [`take_to_extend`] and [`restore`] (a range a caller extends where it lies), [`put`] (a freed huge
 //! object), [`alloc_arena_chunk`] and [`release_arena_chunk`] (an arena's chunks, cached or
 //! fresh), [`note_in_use`] (huge objects made or ended) and [`flush`] (`arenas.purge`). Cached
 //! ranges are chunk-aligned multiples of the chunk size, unregistered in the chunk registry (a
@@ -136,6 +137,32 @@ impl CacheState {
         r
     }
 
+    /// Files the range `[addr, addr + size)` with `stamp`, merged with its cached neighbours
+    /// (so that a later bigger request can take both); a full cache evicts its oldest range
+    /// into `out`.
+    fn insert(&mut self, mut addr: usize, mut size: usize, stamp: u64, out: &mut Evicted) {
+        let mut i = 0;
+        while i < self.len {
+            let r = self.ranges[i];
+            if r.addr + r.size == addr || addr + size == r.addr {
+                self.remove(i);
+                addr = addr.min(r.addr);
+                size += r.size;
+            } else {
+                i += 1;
+            }
+        }
+        if self.len == SLOTS {
+            let oldest = (0..self.len).min_by_key(|&i| self.ranges[i].stamp).unwrap_or(0);
+            let r = self.remove(oldest);
+            out.push(r.addr, r.size);
+        }
+        let n = self.len;
+        self.ranges[n] = Range { addr, size, stamp };
+        self.len += 1;
+        self.cached += size;
+    }
+
     /// Notes a request of `size` bytes: the churn and peak terms of the bound.
     fn note_request(&mut self, size: usize) {
         self.puts_since_request = 0;
@@ -194,6 +221,31 @@ pub fn take(size: usize, align: usize) -> Option<*mut u8> {
     Some(addr as *mut u8)
 }
 
+/// The largest cached range smaller than `size` bytes, aligned to `align`, taken out of the
+/// cache so that the caller can extend it to `size` where it lies: `(addr, len)`. A range the
+/// caller cannot extend goes back with [`restore`].
+pub fn take_to_extend(size: usize, align: usize) -> Option<(*mut u8, usize)> {
+    if !chunk::anonymous_allowed() {
+        return None;
+    }
+    let mut c = CACHE.lock();
+    let fits = |r: &Range| r.size < size && r.addr & (align - 1) == 0;
+    let largest = (0..c.len).filter(|&i| fits(&c.ranges[i])).max_by_key(|&i| c.ranges[i].size)?;
+    let r = c.remove(largest);
+    Some((r.addr as *mut u8, r.size))
+}
+
+/// Puts back a range [`take_to_extend`] took, as the newest, without counting it a free.
+pub fn restore(addr: *mut u8, size: usize) {
+    let mut out = Evicted::new();
+    {
+        let mut c = CACHE.lock();
+        let stamp = c.frees;
+        c.insert(addr as usize, size, stamp, &mut out);
+    }
+    out.unmap_all();
+}
+
 /// Cached pages taken out of the cache so that the caller can move them into `room` bytes (a
 /// chunk multiple) of a new mapping: the largest range of at most `room` bytes, or else the
 /// first `room` bytes of the smallest larger one; `(addr, len)`.
@@ -227,28 +279,7 @@ pub fn put(addr: *mut u8, size: usize) {
         c.puts_since_request = c.puts_since_request.saturating_add(1);
         c.frees += 1;
         let stamp = c.frees;
-        let (mut addr, mut size) = (addr as usize, size);
-        // Merge with the neighbours, so that a later bigger request can take both.
-        let mut i = 0;
-        while i < c.len {
-            let r = c.ranges[i];
-            if r.addr + r.size == addr || addr + size == r.addr {
-                c.remove(i);
-                addr = addr.min(r.addr);
-                size += r.size;
-            } else {
-                i += 1;
-            }
-        }
-        if c.len == SLOTS {
-            let oldest = (0..c.len).min_by_key(|&i| c.ranges[i].stamp).unwrap_or(0);
-            let r = c.remove(oldest);
-            out.push(r.addr, r.size);
-        }
-        let n = c.len;
-        c.ranges[n] = Range { addr, size, stamp };
-        c.len += 1;
-        c.cached += size;
+        c.insert(addr as usize, size, stamp, &mut out);
         let limit = c.limit(IN_USE.load(Ordering::Relaxed));
         c.trim(limit, &mut out);
     }

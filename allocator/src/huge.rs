@@ -81,11 +81,54 @@ fn cached(size: usize, align: usize, zero: bool) -> Option<*mut u8> {
     Some(p)
 }
 
+/// The largest cached range smaller than `size` bytes, extended to `size` where it lies by a
+/// fresh mapping right after it, if that space is free, into which other cached ranges'
+/// pages are moved. The range's own pages stay where they are: [`range`] would move them too,
+/// and each move with mremap makes the kernel interrupt every other CPU running the process
+/// to flush its TLB.
+fn extended(size: usize, align: usize, zero: bool) -> Option<*mut u8> {
+    let (p, len) = chunk_cache::take_to_extend(size, align)?;
+    if !chunk::grow_in_place(p, len, size) {
+        chunk_cache::restore(p, len);
+        return None;
+    }
+    chunk::note_mapped((size - len) >> g().sc.lg_chunk);
+    if g().opts.thp {
+        pages::advise_huge_pages(p.wrapping_add(len), size - len, true);
+    }
+    let moved = move_cached_into(p.wrapping_add(len), size - len);
+    if zero {
+        // SAFETY: the first len + moved bytes are ours and hold old data; the rest reads as
+        // zero.
+        unsafe { ptr::write_bytes(p, 0, len + moved) };
+    }
+    Some(p)
+}
+
+/// Moves cached ranges' pages (largest first) into the fresh mapping `[p, p + room)`;
+/// returns the bytes moved, from `p` on.
+fn move_cached_into(p: *mut u8, room: usize) -> usize {
+    let mut moved = 0;
+    for _ in 0..MAX_MOVES {
+        let Some((old, len)) = chunk_cache::take_pages(room - moved) else { break };
+        if !pages::remap_to(old, len, p.wrapping_add(moved), len) {
+            chunk::unmap(old, len);
+            break;
+        }
+        chunk::note_unmapped(len >> g().sc.lg_chunk);
+        moved += len;
+    }
+    moved
+}
+
 /// `size` bytes (a chunk multiple) aligned to `align`: a cached range, or a fresh mapping into
 /// which cached ranges' pages are moved (largest first) so that only the rest is faulted in.
 /// Its pages read as zero if `zero`.
 fn range(size: usize, align: usize, zero: bool) -> *mut u8 {
     if let Some(p) = cached(size, align, zero) {
+        return p;
+    }
+    if let Some(p) = extended(size, align, zero) {
         return p;
     }
     let p = map(size, align);
@@ -99,16 +142,7 @@ fn range(size: usize, align: usize, zero: bool) -> *mut u8 {
         chunk::note_unmapped(size >> g().sc.lg_chunk);
         return q;
     }
-    let mut moved = 0;
-    for _ in 0..MAX_MOVES {
-        let Some((old, len)) = chunk_cache::take_pages(size - moved) else { break };
-        if !pages::remap_to(old, len, p.wrapping_add(moved), len) {
-            chunk::unmap(old, len);
-            break;
-        }
-        chunk::note_unmapped(len >> g().sc.lg_chunk);
-        moved += len;
-    }
+    let moved = move_cached_into(p, size);
     if zero && moved > 0 {
         // SAFETY: the first `moved` bytes of the new range hold the moved pages.
         unsafe { ptr::write_bytes(p, 0, moved) };

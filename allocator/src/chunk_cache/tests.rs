@@ -129,6 +129,39 @@ fn a_request_bigger_than_every_cached_range_still_takes_their_pages() {
     flush();
 }
 
+/// A cached range with free address space after it, and a request bigger than it: the range
+/// is extended where it lies, its pages kept in place (no mremap), the rest fresh. The free
+/// space comes from shrinking a huge object in place, which unmaps its tail; another test's
+/// mapping may land in it before the request, so the test allows a few tries.
+#[test]
+fn a_bigger_request_extends_the_cached_range_where_it_lies() {
+    let _g = start();
+    let _ballast = Ballast::new(1);
+    let chunk = g().sc.chunk_size;
+    let mut in_place = 0;
+    for zero in [false, false, false, true, true, true] {
+        let p = huge_malloc(3, false);
+        scribble(p, chunk);
+        // SAFETY: p is a live huge object of this test.
+        assert!(unsafe { huge::ralloc_in_place(huge::node(p).unwrap(), chunk) });
+        free(p);
+        assert_eq!(cached(), chunk, "the shrunk object's one chunk is cached");
+        let q = huge_malloc(3, zero);
+        assert_eq!(live_size(q), 3 * chunk);
+        assert_eq!(cached(), 0, "the cached chunk went into the new object");
+        if q == p {
+            in_place += 1;
+            assert!(all(q, chunk, if zero { 0 } else { 0x3c }), "the cached chunk's pages stayed where they were");
+        } else {
+            assert!(all(q, chunk, if zero { 0 } else { 0x3c }), "the cached chunk's pages moved in");
+        }
+        assert!(all(q.wrapping_add(chunk), 2 * chunk, 0), "the rest is fresh");
+        free(q);
+        flush();
+    }
+    assert!(in_place >= 2, "extended in place {in_place} times in 6");
+}
+
 /// How many of the pages of `[p, p + len)` are resident.
 pub(crate) fn resident_pages(p: *mut u8, len: usize) -> usize {
     let pages = len >> crate::size_classes::LG_PAGE;
