@@ -87,6 +87,11 @@ fn cached(size: usize, align: usize, zero: bool) -> Option<*mut u8> {
 /// and each move with mremap makes the kernel interrupt every other CPU running the process
 /// to flush its TLB.
 fn extended(size: usize, align: usize, zero: bool) -> Option<*mut u8> {
+    // Where swap files or sbrk serve fresh chunks first, the extension, an anonymous mapping,
+    // would take their place.
+    if !chunk::mmap_only() {
+        return None;
+    }
     let (p, len) = chunk_cache::take_to_extend(size, align)?;
     if !chunk::grow_in_place(p, len, size) {
         chunk_cache::restore(p, len);

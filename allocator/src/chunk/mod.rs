@@ -52,6 +52,16 @@ pub fn alloc(size: usize, align: usize) -> *mut u8 {
     mmap::map_aligned(size, align)
 }
 
+/// Whether fresh chunks come from anonymous mappings alone: no swap files in use, and no dss
+/// (sbrk), which [`alloc`] tries first when the feature is built in.
+pub fn mmap_only() -> bool {
+    #[cfg(feature = "swap")]
+    if swap::enabled() {
+        return false;
+    }
+    !cfg!(feature = "dss")
+}
+
 /// Whether anonymous memory may serve chunks: not once swap files are in use with
 /// `opt.overcommit` false (cached anonymous ranges are then not handed out either).
 pub fn anonymous_allowed() -> bool {
