@@ -126,9 +126,10 @@ fn move_cached_into(p: *mut u8, room: usize) -> usize {
     moved
 }
 
-/// `size` bytes (a chunk multiple) aligned to `align`: a cached range, or a fresh mapping into
-/// which cached ranges' pages are moved (largest first) so that only the rest is faulted in.
-/// Its pages read as zero if `zero`.
+/// `size` bytes (a chunk multiple) aligned to `align`: a cached range, a smaller cached range
+/// extended where it lies ([`extended`]), or a fresh mapping into which cached ranges' pages
+/// are moved (largest first) so that only the rest is faulted in. Its pages read as zero if
+/// `zero`.
 fn range(size: usize, align: usize, zero: bool) -> *mut u8 {
     if let Some(p) = cached(size, align, zero) {
         return p;

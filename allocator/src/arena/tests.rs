@@ -205,6 +205,5 @@ fn runs_emptied_by_small_frees_are_purged_once_the_bin_lock_is_released() {
         assert!(!arena.purge_due(), "no purge is left due: {} dirty", arena.state().ndirty);
         assert!(!arena.bin(binind).locked().purge_due);
     }
-    arena.purge_all();
-    crate::chunk_cache::flush();
+    free_all_and_finish(arena, std::iter::empty());
 }

@@ -270,7 +270,6 @@ pub fn dump(path: &CStr, leakcheck: bool, quiet: bool) -> Result<Totals, Failed>
     Ok(totals)
 }
 
-
 fn abort_if_asked() {
     if crate::global::g().opts.abort {
         // SAFETY: abort has no preconditions.
