@@ -871,6 +871,14 @@ pub fn get_or_create(i: usize) -> Option<&'static Arena> {
         return Some(a);
     }
     let _guard = crate::global::ARENAS_LOCK.lock();
+    get_or_create_locked(i)
+}
+
+/// `get_or_create` for a caller that holds `ARENAS_LOCK`.
+pub fn get_or_create_locked(i: usize) -> Option<&'static Arena> {
+    if i >= g().narenas() {
+        return None;
+    }
     if let Some(a) = get(i) {
         return Some(a);
     }

@@ -170,41 +170,61 @@ pub fn arena() -> &'static Arena {
 
 /// Binds the thread to the least loaded arena, creating a new arena rather than sharing one
 /// while the arena count allows.
+///
+/// The choice and the count it rests on change under the arenas lock, as in 2.2.1: threads
+/// that start together would otherwise all see the same arena unused and share it, while the
+/// next arena stayed unmade.
 #[cold]
 #[inline(never)]
 fn choose_arena() -> &'static Arena {
-    let n = crate::global::g().narenas();
-    let mut best: Option<(usize, usize)> = None;
-    let mut first_uncreated = None;
-    for i in 0..n {
-        match arena::get(i) {
-            Some(a) => {
-                let t = a.nthreads.load(Ordering::Relaxed);
-                if best.is_none_or(|(_, bt)| t < bt) {
-                    best = Some((i, t));
+    let chosen = {
+        let _guard = crate::global::ARENAS_LOCK.lock();
+        let n = crate::global::g().narenas();
+        let mut best: Option<(usize, usize)> = None;
+        let mut first_uncreated = None;
+        for i in 0..n {
+            match arena::get(i) {
+                Some(a) => {
+                    let t = a.nthreads.load(Ordering::Relaxed);
+                    if best.is_none_or(|(_, bt)| t < bt) {
+                        best = Some((i, t));
+                    }
                 }
-            }
-            None => {
-                if first_uncreated.is_none() {
-                    first_uncreated = Some(i);
+                None => {
+                    if first_uncreated.is_none() {
+                        first_uncreated = Some(i);
+                    }
                 }
             }
         }
-    }
-    let ind = match (best, first_uncreated) {
-        (Some((i, 0)), _) => i,
-        (_, Some(i)) => i,
-        (Some((i, _)), None) => i,
-        (None, None) => 0,
+        let ind = match (best, first_uncreated) {
+            (Some((i, 0)), _) => i,
+            (_, Some(i)) => i,
+            (Some((i, _)), None) => i,
+            (None, None) => 0,
+        };
+        // Arena 0 exists from start-up: it serves when a new arena cannot be made.
+        let a = arena::get_or_create_locked(ind).or_else(|| arena::get(0));
+        if let Some(a) = a {
+            a.nthreads.fetch_add(1, Ordering::Relaxed);
+        }
+        a
     };
-    // Arena 0 exists from start-up: it serves when a new arena cannot be made.
-    let a = arena::get_or_create(ind).or_else(|| arena::get(0)).unwrap_or_else(|| crate::message::fatal("no arena"));
-    bind(a);
+    let a = chosen.unwrap_or_else(|| crate::message::fatal("no arena"));
+    // The count was taken under the lock above; the thread's own state needs no lock.
+    install(a);
     a
 }
 
 /// Binds the calling thread to arena `a` (`thread.arena` writes).
 pub fn bind(a: &'static Arena) {
+    a.nthreads.fetch_add(1, Ordering::Relaxed);
+    install(a);
+}
+
+/// Makes `a`, whose thread count already includes this thread, the calling thread's arena,
+/// and releases the count of the arena it leaves.
+fn install(a: &'static Arena) {
     let s = state();
     let a_ptr = a as *const Arena as *mut Arena;
     // SAFETY: only this thread touches its state; arenas live forever.
@@ -213,7 +233,6 @@ pub fn bind(a: &'static Arena) {
         if !old.is_null() {
             (*old).nthreads.fetch_sub(1, Ordering::Relaxed);
         }
-        a.nthreads.fetch_add(1, Ordering::Relaxed);
         if !(*s).tcache.is_null() {
             (*(*s).tcache).arena = a_ptr;
         }

@@ -32,6 +32,12 @@ fn sixteen_threads_on_few_cores() {
     mode("hammer");
 }
 
+/// Threads that start together take distinct arenas while unused ones remain.
+#[test]
+fn threads_starting_together_take_distinct_arenas() {
+    mode("spread");
+}
+
 /// A huge object that realloc moves gives its old address back to the system; a chunk mapped
 /// there by another thread must stay registered. Small chunks make moves frequent.
 #[test]

@@ -10,6 +10,9 @@
  *                   2 threads grow huge objects with realloc, which moves them to new
  *                   addresses, while 2 others allocate and free large objects, so that
  *                   chunks are mapped where moved objects used to be.
+ *   threads spread  as many threads as there are arenas less one start together; each takes
+ *                   an arena on its first allocation, and no two may take the same one while
+ *                   an arena is still unused.
  *
  * Prints "ok <mode>" on success; a violation prints a FAIL line and exits with status 1.
  */
@@ -277,9 +280,61 @@ static void run_remap(void) {
         pthread_join(t[i], NULL);
 }
 
+typedef int (*mallctl_fn)(const char *, void *, size_t *, void *, size_t);
+static mallctl_fn spread_mallctl;
+static pthread_barrier_t spread_start, spread_hold;
+static unsigned spread_arena[64];
+
+static void *spread_worker(void *arg) {
+    uintptr_t i = (uintptr_t)arg;
+    pthread_barrier_wait(&spread_start);
+    void *p = malloc(64);
+    CHECK(p != NULL, "malloc(64) failed");
+    unsigned ind;
+    size_t len = sizeof(ind);
+    CHECK(spread_mallctl("thread.arena", &ind, &len, NULL, 0) == 0, "reading thread.arena failed");
+    spread_arena[i] = ind;
+    /* Alive until every thread has chosen, so that no arena's count drops back to zero. */
+    pthread_barrier_wait(&spread_hold);
+    free(p);
+    return NULL;
+}
+
+static void run_spread(void) {
+    spread_mallctl = (mallctl_fn)dlsym(RTLD_DEFAULT, "mallctl");
+    CHECK(spread_mallctl != NULL, "mallctl is not exported");
+    unsigned narenas;
+    size_t len = sizeof(narenas);
+    CHECK(spread_mallctl("arenas.narenas", &narenas, &len, NULL, 0) == 0, "reading arenas.narenas failed");
+    unsigned n = narenas - 1;
+    if (n > 64)
+        n = 64;
+    if (n < 2) {
+        printf("skipped spread: %u arenas\n", narenas);
+        return;
+    }
+    /* The main thread has not allocated through malloc here; it may hold arena 0 or none. */
+    pthread_t t[64];
+    for (int round = 0; round < 20; round++) {
+        CHECK(pthread_barrier_init(&spread_start, NULL, n) == 0, "pthread_barrier_init failed");
+        CHECK(pthread_barrier_init(&spread_hold, NULL, n) == 0, "pthread_barrier_init failed");
+        for (uintptr_t i = 0; i < n; i++)
+            CHECK(pthread_create(&t[i], NULL, spread_worker, (void *)i) == 0, "pthread_create failed");
+        for (unsigned i = 0; i < n; i++)
+            pthread_join(t[i], NULL);
+        for (unsigned i = 0; i < n; i++)
+            for (unsigned j = i + 1; j < n; j++)
+                CHECK(spread_arena[i] != spread_arena[j],
+                    "round %d: threads %u and %u share arena %u among %u threads and %u arenas", round, i, j,
+                    spread_arena[i], n, narenas);
+        pthread_barrier_destroy(&spread_start);
+        pthread_barrier_destroy(&spread_hold);
+    }
+}
+
 int main(int argc, char **argv) {
     require_preloaded();
-    CHECK(argc >= 2, "usage: threads queue|churn|hammer|remap <chunk size> <iterations>");
+    CHECK(argc >= 2, "usage: threads queue|churn|hammer|spread|remap <chunk size> <iterations>");
     if (strcmp(argv[1], "remap") == 0) {
         CHECK(argc == 4, "usage: threads remap <chunk size> <iterations>");
         remap_chunk = (size_t)strtoull(argv[2], NULL, 0);
@@ -292,6 +347,8 @@ int main(int argc, char **argv) {
         run_churn();
     else if (strcmp(argv[1], "hammer") == 0)
         run_hammer();
+    else if (strcmp(argv[1], "spread") == 0)
+        run_spread();
     else
         FAIL("unknown mode %s", argv[1]);
     printf("ok %s\n", argv[1]);
