@@ -864,9 +864,6 @@ pub static ARENAS: [core::sync::atomic::AtomicPtr<Arena>; MAX_ARENAS] =
 
 /// Arena `i`, creating it on first use; None when out of memory or `i >= narenas`.
 pub fn get_or_create(i: usize) -> Option<&'static Arena> {
-    if i >= g().narenas() {
-        return None;
-    }
     if let Some(a) = get(i) {
         return Some(a);
     }

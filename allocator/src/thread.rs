@@ -204,16 +204,15 @@ fn choose_arena() -> &'static Arena {
             (None, None) => 0,
         };
         // Arena 0 exists from start-up: it serves when a new arena cannot be made.
-        let a = arena::get_or_create_locked(ind).or_else(|| arena::get(0));
-        if let Some(a) = a {
-            a.nthreads.fetch_add(1, Ordering::Relaxed);
-        }
+        let a = arena::get_or_create_locked(ind)
+            .or_else(|| arena::get(0))
+            .unwrap_or_else(|| crate::message::fatal("no arena"));
+        a.nthreads.fetch_add(1, Ordering::Relaxed);
         a
     };
-    let a = chosen.unwrap_or_else(|| crate::message::fatal("no arena"));
     // The count was taken under the lock above; the thread's own state needs no lock.
-    install(a);
-    a
+    install(chosen);
+    chosen
 }
 
 /// Binds the calling thread to arena `a` (`thread.arena` writes).
