@@ -106,18 +106,25 @@ impl RunHeader {
         }
     }
 
-    /// Marks the region at `p` free. Aborts on a pointer that is not a region start or whose
-    /// region is already free.
-    ///
-    /// # Safety
-    /// Bin lock held; `p` points into this run's region area.
-    #[inline]
-    unsafe fn free_region(run: *mut RunHeader, info: &BinInfo, p: *mut u8) {
-        let offset = (p as usize).wrapping_sub(run as usize + info.reg0_offset as usize);
+    /// The index of the region that starts `offset` bytes past region 0. Aborts unless a
+    /// region starts there.
+    #[inline(always)]
+    fn region_at(info: &BinInfo, offset: usize) -> usize {
         let idx = info.region_index(offset);
         if idx >= info.nregs as usize || idx * info.reg_size as usize != offset {
-            crate::message::fatal("free(): invalid pointer (not the start of an allocation)");
+            invalid_pointer();
         }
+        idx
+    }
+
+    /// Sets the free bit of region `idx`, leaving `nfree` and the summary word to the caller
+    /// ([`BinState::settle`]); returns the summary bit of its bitmap word. Aborts if the region
+    /// is already free.
+    ///
+    /// # Safety
+    /// Bin lock held; `idx < nregs` of this run's bin.
+    #[inline(always)]
+    unsafe fn mark_free(run: *mut RunHeader, idx: usize) -> u64 {
         // SAFETY: idx < nregs, so the bitmap word exists.
         unsafe {
             let word = Self::bitmap(run).add(idx / 64);
@@ -126,10 +133,14 @@ impl RunHeader {
                 crate::message::fatal("free(): double free of a small object");
             }
             *word |= bit;
-            (*run).summary |= 1 << (idx / 64);
-            (*run).nfree += 1;
         }
+        1 << (idx / 64)
     }
+}
+
+#[cold]
+fn invalid_pointer() -> ! {
+    crate::message::fatal("free(): invalid pointer (not the start of an allocation)")
 }
 
 /// One small size class of one arena.
@@ -290,22 +301,43 @@ impl BinState {
         self.note_dallocs(1);
     }
 
-    /// Marks the region `p` of `run` free, then files the run as its new count of free
-    /// regions says: back to the arena once empty, among the non-full runs once no longer full.
-    /// Uncounted (see [`Self::note_dallocs`]).
+    /// Marks the region `p` of `run` free and settles the run. Uncounted (see
+    /// [`Self::note_dallocs`]).
     ///
     /// # Safety
     /// Bin lock held; `run` is a live run of this bin, described by `info`, and `p` lies in it.
     #[inline(always)]
     unsafe fn release(&mut self, arena: &Arena, run: *mut RunHeader, info: &BinInfo, p: *mut u8) {
+        let offset = (p as usize).wrapping_sub(run as usize + info.reg0_offset as usize);
+        let idx = RunHeader::region_at(info, offset);
+        // SAFETY: per the contract; idx < nregs.
+        unsafe {
+            let summary = RunHeader::mark_free(run, idx);
+            self.settle(arena, run, info, 1, summary);
+        }
+    }
+
+    /// Accounts `freed` regions whose bits [`RunHeader::mark_free`] set in `run` (their
+    /// bitmap words named by `summary`), then files the run as its new count of free regions
+    /// says: back to the arena once empty, among the non-full runs once no longer full.
+    ///
+    /// # Safety
+    /// Bin lock held; `run` is a live run of this bin, described by `info`, and `freed`
+    /// regions of it were marked free since its header was last updated.
+    #[inline(always)]
+    unsafe fn settle(&mut self, arena: &Arena, run: *mut RunHeader, info: &BinInfo, freed: u32, summary: u64) {
         // SAFETY: per the contract.
         unsafe {
-            RunHeader::free_region(run, info, p);
-            let nfree = (*run).nfree;
+            let before = (*run).nfree;
+            let nfree = before + freed;
+            (*run).nfree = nfree;
+            (*run).summary |= summary;
+            // A run that was full is in no structure; one with a free region is runcur or
+            // in the heap.
+            let filed = before > 0 && run != self.runcur;
             if nfree == info.nregs {
-                self.run_emptied(arena, run, info);
-            } else if nfree == 1 && run != self.runcur {
-                // It was full, so it is in no structure: file it.
+                self.run_emptied(arena, run, filed);
+            } else if before == 0 && run != self.runcur {
                 self.file_nonfull(run);
             }
         }
@@ -333,20 +365,51 @@ impl BinState {
         // load them again for every object.
         let info = g.sc.bins[self.binind];
         let (chunk_mask, header_pages) = (g.chunk_mask, g.header_pages);
+        let size = info.reg_size as usize;
+        let span = info.nregs as usize * size;
         let mut deferred = 0;
+        // The run the last object fell in, and the regions freed into it since its header was
+        // settled. Objects flushed together were mostly cached together, so they mostly share
+        // a run: the next one then costs neither a page map lookup nor header updates. `base`
+        // starts at 0, a window no region lies in (no chunk is mapped at address 0).
+        let mut run: *mut RunHeader = ptr::null_mut();
+        let mut base = 0usize;
+        let mut freed = 0u32;
+        let mut summary = 0u64;
         // SAFETY: per the contract: each object's chunk header names its arena, and a region of
-        // ours has a page map entry naming its run.
+        // ours has a page map entry naming its run; a window hit lies within `run`'s regions.
         unsafe {
             for j in 0..n {
                 let p = *objs.add(j);
-                let c = Chunk::containing(p, chunk_mask);
-                if !ptr::eq((*c.0).arena, arena) {
-                    *objs.add(deferred) = p;
-                    deferred += 1;
-                    continue;
+                let mut offset = (p as usize).wrapping_sub(base);
+                if offset >= span {
+                    let c = Chunk::containing(p, chunk_mask);
+                    if !ptr::eq((*c.0).arena, arena) {
+                        *objs.add(deferred) = p;
+                        deferred += 1;
+                        continue;
+                    }
+                    if !run.is_null() {
+                        self.settle(arena, run, &info, freed, summary);
+                    }
+                    run = (*c.entry(c.page_of(p), header_pages)).link[0] as *mut RunHeader;
+                    base = run as usize + info.reg0_offset as usize;
+                    (freed, summary) = (0, 0);
+                    offset = (p as usize).wrapping_sub(base);
+                    if offset >= span {
+                        invalid_pointer();
+                    }
                 }
-                let run = (*c.entry(c.page_of(p), header_pages)).link[0] as *mut RunHeader;
-                self.release(arena, run, &info, p);
+                // Within the window, so idx < nregs.
+                let idx = info.region_index(offset);
+                if idx * size != offset {
+                    invalid_pointer();
+                }
+                summary |= RunHeader::mark_free(run, idx);
+                freed += 1;
+            }
+            if !run.is_null() {
+                self.settle(arena, run, &info, freed, summary);
             }
         }
         self.note_dallocs(n - deferred);
@@ -375,14 +438,16 @@ impl BinState {
     }
 
     /// # Safety
-    /// Bin lock held; every region of `run` is free.
+    /// Bin lock held; every region of `run` is free; `in_heap` says whether it is in the
+    /// heap of non-full runs.
     #[cold]
-    unsafe fn run_emptied(&mut self, arena: &Arena, run: *mut RunHeader, info: &BinInfo) {
+    unsafe fn run_emptied(&mut self, arena: &Arena, run: *mut RunHeader, in_heap: bool) {
         // SAFETY: bin lock held; the run is ours and empty.
         unsafe {
+            let info = &g().sc.bins[self.binind];
             if run == self.runcur {
                 self.runcur = ptr::null_mut();
-            } else if info.nregs > 1 {
+            } else if in_heap {
                 self.heap_remove(run);
             }
             stats::update(|| self.stats.curruns -= 1);

@@ -283,6 +283,10 @@ fn bad_frees_are_reported_and_abort() {
         ("", "foreignfree", &["invalid pointer"]),
         ("", "doublefree", twice),
         ("tcache:false", "doublefree", twice),
+        ("", "doublefree-apart", &["double free"]),
+        ("tcache:false", "doublefree-apart", twice),
+        ("", "badfree-apart", &["invalid pointer"]),
+        ("tcache:false", "badfree-apart", &["invalid pointer"]),
     ] {
         let o = run(&prog, Some(conf), &[mode]);
         assert_aborted_saying(&o, says);

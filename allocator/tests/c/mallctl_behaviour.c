@@ -116,6 +116,22 @@ int main(int argc, char **argv) {
         /* A thread cache may hold both; its flush hands them to the bin, which notices. */
         mallctl("tcache.flush", NULL, NULL, NULL, 0);
         return 0;
+    } else if (strcmp(mode, "doublefree-apart") == 0 || strcmp(mode, "badfree-apart") == 0) {
+        /*
+         * Two neighbours of one run, so that the bad free reaches the bin in the same batch as
+         * a good one of the same run: a, b, a again, or a and an address inside b.
+         */
+        char *volatile a = malloc(64);
+        char *volatile b = malloc(64);
+        free(a);
+        if (mode[0] == 'd') {
+            free(b);
+            free(a);
+        } else {
+            free(b + 16);
+        }
+        mallctl("tcache.flush", NULL, NULL, NULL, 0);
+        return 0;
     } else if (strcmp(mode, "hook") == 0) {
         /* Diagnostics go through the malloc_message the program set. */
         static char not_ours[64];
