@@ -468,7 +468,9 @@ impl Arena {
                 }
             }
             if (*c.0).nused == 0 {
-                self.maybe_retire(c, npages);
+                // A purge filing its pages back as clean freed no object: no run of its size
+                // had the chunk to itself.
+                self.maybe_retire(c, if dirty { npages } else { 0 });
             }
         }
     }

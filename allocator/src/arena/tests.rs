@@ -92,6 +92,31 @@ fn a_chunk_that_empties_while_the_arena_churns_stays_with_its_pages() {
 }
 
 #[test]
+fn a_chunk_whose_pages_a_purge_takes_while_the_arena_churns_stays_in_the_runs() {
+    let _g = start();
+    let arena = private_arena();
+    let blocks: Vec<*mut u8> = (0..8).map(|_| malloc(arena, quarter())).collect();
+    for &p in &blocks[4..] {
+        large_free(arena, p);
+    }
+    // SAFETY: the test's private arena.
+    assert!(unsafe { arena.churning() });
+    assert_eq!((attached(arena), kept_aside(arena)), (2, 0));
+    arena.lock.lock();
+    // SAFETY: lock held.
+    unsafe { arena.purge(0) };
+    arena.unlock();
+    // The purge files the emptied chunk's pages back as one clean run of more than half of
+    // it; that frees no object, so the chunk stays where the churn will want it, clean. Kept
+    // aside, it counted as dirty again and went to the chunk cache at the next purge, to come
+    // back with its pages purged once more.
+    assert_eq!((attached(arena), kept_aside(arena)), (2, 0), "the purged chunk stays in the runs");
+    // SAFETY: the test's private arena.
+    assert_eq!(unsafe { arena.state().ndirty }, 0, "and counts no dirty pages");
+    free_all_and_finish(arena, blocks[..4].iter().copied());
+}
+
+#[test]
 fn a_chunk_emptied_by_a_run_of_more_than_half_of_it_is_kept_aside() {
     let _g = start();
     let arena = private_arena();
