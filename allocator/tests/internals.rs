@@ -368,7 +368,8 @@ fn finish_settles_dependent_options() {
 #[test]
 fn message_buffer_cuts_at_its_size_and_stays_nul_terminated() {
     let mut m = MessageBuf::<8>::new();
-    write!(m, "{}-{}", 12, "ab").unwrap();
+    let (number, tail) = (12, "ab");
+    write!(m, "{number}-{tail}").unwrap();
     assert_eq!(m.as_bytes(), b"12-ab");
     // SAFETY: as_c_str returns a NUL-terminated buffer that lives as long as m.
     assert_eq!(unsafe { CStr::from_ptr(m.as_c_str()) }.to_bytes(), b"12-ab");

@@ -12,9 +12,13 @@ fn attached(arena: &Arena) -> usize {
 /// Chunks in the arena's runs with no run in use, counted from their maps' owners: what
 /// `idle_chunks` must say.
 fn idle(arena: &Arena) -> usize {
-    // SAFETY: the test's private arena; attached chunks' headers are live.
+    // SAFETY: the test's private arena.
     let runs = unsafe { &arena.state().runs };
-    (0..runs.slots()).filter_map(|i| runs.chunk_in(i)).filter(|c| unsafe { (*c.0).nused } == 0).count()
+    (0..runs.slots())
+        .filter_map(|i| runs.chunk_in(i))
+        // SAFETY: attached chunks' headers are live.
+        .filter(|c| unsafe { (*c.0).nused } == 0)
+        .count()
 }
 
 /// Empty chunks kept aside.
