@@ -334,10 +334,10 @@ impl BinState {
             (*run).summary |= summary;
             // A run that was full is in no structure; one with a free region is runcur or
             // in the heap.
-            let filed = before > 0 && run != self.runcur;
+            let current = run == self.runcur;
             if nfree == info.nregs {
-                self.run_emptied(arena, run, filed);
-            } else if before == 0 && run != self.runcur {
+                self.run_emptied(arena, run, info, before > 0 && !current);
+            } else if before == 0 && !current {
                 self.file_nonfull(run);
             }
         }
@@ -441,10 +441,9 @@ impl BinState {
     /// Bin lock held; every region of `run` is free; `in_heap` says whether it is in the
     /// heap of non-full runs.
     #[cold]
-    unsafe fn run_emptied(&mut self, arena: &Arena, run: *mut RunHeader, in_heap: bool) {
+    unsafe fn run_emptied(&mut self, arena: &Arena, run: *mut RunHeader, info: &BinInfo, in_heap: bool) {
         // SAFETY: bin lock held; the run is ours and empty.
         unsafe {
-            let info = &g().sc.bins[self.binind];
             if run == self.runcur {
                 self.runcur = ptr::null_mut();
             } else if in_heap {
