@@ -33,7 +33,7 @@ enum Owner {
 }
 
 /// Classifies `p`, aborting with a message if it is not a live allocation of ours.
-#[inline]
+#[inline(always)]
 fn owner(p: *const u8, what: &str) -> Owner {
     let g = g();
     let base = p as usize & !g.chunk_mask;
@@ -262,12 +262,14 @@ fn junk_freed(p: *mut u8, usize_: usize) {
 }
 
 /// Frees the live allocation `p` (non-null).
+#[inline(always)]
 fn ifree(p: *mut u8) {
     ifree_owned(p, owner(p, "free"))
 }
 
 /// Frees `p`, which `owner` describes: into the thread's cache when its class is cached,
 /// else straight back to its arena, or unmapped if huge.
+#[inline(always)]
 fn ifree_owned(p: *mut u8, owner: Owner) {
     if prof::on() {
         prof::freed(p, matches!(owner, Owner::Small(..)));
