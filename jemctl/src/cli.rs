@@ -339,6 +339,11 @@ pub struct GateArgs {
     #[arg(long)]
     pub update: bool,
 
+    /// With --update: keep, for this kind of machine, each time figure's worse of the old
+    /// baseline's and this run's value, so that hosts of one kind that differ all meet it
+    #[arg(long, requires = "update")]
+    pub widen: bool,
+
     /// Run only these workloads of the suite, repeatable
     #[arg(short, long = "workload", value_name = "NAME", value_parser = workload_name)]
     pub workloads: Vec<String>,

@@ -167,7 +167,8 @@ fn previous_baseline(args: &GateArgs, modes: &[Mode]) -> Result<Option<Baseline>
 }
 
 /// The old baseline with the measured modes' sections replaced; a run of some workloads
-/// only keeps the other workloads' figures of the same kind of machine.
+/// only keeps the other workloads' figures of the same kind of machine, and `--widen` keeps
+/// the worse of each time figure's old and new value.
 fn updated_baseline(
     old: Option<Baseline>,
     measured: Vec<(Mode, Vec<Figure>)>,
@@ -180,7 +181,7 @@ fn updated_baseline(
         if let (false, Some(s)) = (args.workloads.is_empty(), new.own_section(mode, machine)) {
             figures.extend(s.figures.iter().filter(|f| !args.workloads.contains(&f.workload)).cloned());
         }
-        let section = Section {
+        let mut section = Section {
             machine: machine.clone(),
             command: command_line(),
             candidate: candidate.label().to_string(),
@@ -188,6 +189,9 @@ fn updated_baseline(
             repeat: (mode == Mode::Time).then_some(args.repeat),
             figures,
         };
+        if let (true, Mode::Time, Some(old)) = (args.widen, mode, new.own_section(mode, machine)) {
+            section.widen(old);
+        }
         new.set_section(mode, section);
     }
     new

@@ -59,6 +59,23 @@ impl Default for Baseline {
     }
 }
 
+impl Section {
+    /// Keeps, for each figure that `old` has too (the same measure and call count), the worse
+    /// of the two values (the lower speed, the higher memory or count) and both ranges
+    /// together. For a kind of machine whose hosts differ (two AMD EPYC 2-CPU hosts put the
+    /// same build's fragmentation x1 at 2.9x and 2.5x of the C library), recording on each
+    /// host with this gives a baseline that every one of them meets on an unchanged build.
+    pub fn widen(&mut self, old: &Section) {
+        for f in &mut self.figures {
+            let Some(o) = old.figures.iter().find(|o| o.same_measure(f) && o.ops == f.ops) else { continue };
+            let (lo, hi) = f.range.unwrap_or((f.value, f.value));
+            let (olo, ohi) = o.range.unwrap_or((o.value, o.value));
+            f.range = Some((lo.min(olo), hi.max(ohi)));
+            f.value = if f.metric.higher_is_better() { f.value.min(o.value) } else { f.value.max(o.value) };
+        }
+    }
+}
+
 impl Baseline {
     /// The section of `mode` recorded on `machine`'s kind (any for instruction counts).
     pub fn own_section(&self, mode: Mode, machine: &Machine) -> Option<&Section> {
@@ -244,6 +261,37 @@ mod tests {
         let figures: Vec<(String, f64)> =
             b.figures(Mode::Time, &amd).into_iter().map(|f| (f.workload, f.value)).collect();
         assert_eq!(figures, [("small-loop".to_string(), 3.0), ("aligned".to_string(), 5.0)]);
+    }
+
+    #[test]
+    fn widening_keeps_the_worse_figure_of_each_measure_and_both_ranges() {
+        let mut old = section_on("amd-epyc-2cpu", 2.9);
+        old.figures[0].range = Some((2.5, 3.3));
+        let mut rss = figure(8.0);
+        rss.metric = Metric::PeakRss;
+        rss.range = None;
+        old.figures.push(rss.clone());
+        let mut new = section_on("amd-epyc-2cpu", 2.5);
+        new.figures[0].range = Some((2.2, 2.8));
+        rss.value = 7.0;
+        new.figures.push(rss);
+        let mut only_new = figure(1.5);
+        only_new.workload = "aligned".into();
+        new.figures.push(only_new);
+        let mut other_ops = figure(9.0);
+        other_ops.ops += 1;
+        new.figures.push(other_ops);
+        new.widen(&old);
+        let got: Vec<(f64, Option<(f64, f64)>)> = new.figures.iter().map(|f| (f.value, f.range)).collect();
+        assert_eq!(
+            got,
+            [
+                (2.5, Some((2.2, 3.3))), // speed: the lower, both ranges
+                (8.0, Some((7.0, 8.0))), // memory: the higher
+                (1.5, Some((0.9, 1.1))), // no old figure: as measured
+                (9.0, Some((0.9, 1.1))), // another call count: as measured
+            ]
+        );
     }
 
     #[test]
