@@ -67,7 +67,7 @@ impl Section {
     /// host with this gives a baseline that every one of them meets on an unchanged build.
     pub fn widen(&mut self, old: &Section) {
         for f in &mut self.figures {
-            let Some(o) = old.figures.iter().find(|o| o.same_measure(f) && o.ops == f.ops) else { continue };
+            let Some(o) = f.counterpart_in(&old.figures) else { continue };
             let (lo, hi) = f.range.unwrap_or((f.value, f.value));
             let (olo, ohi) = o.range.unwrap_or((o.value, o.value));
             f.range = Some((lo.min(olo), hi.max(ohi)));
@@ -102,7 +102,7 @@ impl Baseline {
             Mode::Time => self.time.as_ref().map_or(&[][..], |s| &s.figures[..]),
             Mode::Instructions => &[][..],
         };
-        let missing = first.iter().filter(|f| !own.iter().any(|o| o.same_measure(f) && o.ops == f.ops));
+        let missing = first.iter().filter(|f| f.counterpart_in(own).is_none());
         own.iter().chain(missing).cloned().collect()
     }
 

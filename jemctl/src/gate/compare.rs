@@ -85,7 +85,7 @@ pub fn compare(baseline: &[Figure], now: &[Figure], tolerance: &dyn Fn(&Figure) 
     now.iter()
         .map(|f| {
             let tolerance = tolerance(f);
-            let base = baseline.iter().find(|b| b.same_measure(f) && b.ops == f.ops).map(|b| b.value);
+            let base = f.counterpart_in(baseline).map(|b| b.value);
             let verdict = base.map_or(Verdict::New, |b| verdict(f.metric, b, f.value, tolerance));
             Row {
                 workload: f.workload.clone(),

@@ -151,6 +151,11 @@ impl Figure {
     pub fn same_measure(&self, other: &Figure) -> bool {
         self.workload == other.workload && self.threads == other.threads && self.metric == other.metric
     }
+
+    /// The figure of `figures` that measures the same as this one over the same call count.
+    pub fn counterpart_in<'a>(&self, figures: &'a [Figure]) -> Option<&'a Figure> {
+        figures.iter().find(|o| o.same_measure(self) && o.ops == self.ops)
+    }
 }
 
 /// The median, or 0 for none.

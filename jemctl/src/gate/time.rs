@@ -104,7 +104,7 @@ fn figures(case: &Case, runs: Runs) -> Vec<Figure> {
 /// Adds to `figures` the repetitions of the same figures measured `again`.
 pub fn absorb(figures: &mut [Figure], again: &[Figure]) {
     for f in figures.iter_mut() {
-        if let Some(a) = again.iter().find(|a| a.same_measure(f) && a.ops == f.ops) {
+        if let Some(a) = f.counterpart_in(again) {
             f.absorb(a);
         }
     }
